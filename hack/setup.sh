@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages berth's build, tests and demo need. Safe to
+# re-run: it installs only what is missing. Needs root.
+set -euo pipefail
+packages=(
+	protobuf-compiler # protoc, for make generate / verify
+	ca-certificates
+	curl              # bench floor and e2e helpers
+)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: need root to install: ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "setup: installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v go >/dev/null || { echo "setup: Go is required (https://go.dev/dl)" >&2; exit 1; }

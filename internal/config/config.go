@@ -1,0 +1,174 @@
+// Package config is berthd's configuration: the TOML schema, its defaults
+// and its validation. It reads files; it does not look at flags or the
+// environment (cmd/berthd applies those on top).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Version is the config schema version this build reads.
+const Version = 1
+
+// Config is the whole daemon configuration.
+type Config struct {
+	// Version of the schema; must be 1.
+	Version int `toml:"version" comment:"Schema version of this file."`
+	// Root holds persistent state: meta.db, content, snapshots.
+	Root string `toml:"root" comment:"Persistent state: metadata database, content, snapshots (mode 0700)."`
+	// State holds runtime state: the socket, task bundles, shim sockets.
+	State string `toml:"state" comment:"Runtime state: API socket, task bundles (mode 0711)."`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string  `toml:"log_level" comment:"debug, info, warn or error."`
+	GRPC     GRPC    `toml:"grpc"`
+	Metrics  Metrics `toml:"metrics"`
+	Content  Content `toml:"content"`
+	GC       GC      `toml:"gc"`
+}
+
+// GRPC configures the API socket.
+type GRPC struct {
+	Address string `toml:"address" comment:"Unix socket of the API (mode 0660)."`
+	// Group owns the socket; a name or a numeric gid. Empty means root's group.
+	Group string `toml:"group" comment:"Group (name or gid) that may use the socket besides its owner; empty keeps the daemon's group (root only, when run as root)."`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	Address string `toml:"address" comment:"TCP address of the Prometheus /metrics endpoint, e.g. \"127.0.0.1:9323\"; empty turns it off."`
+}
+
+// Content configures the content store.
+type Content struct {
+	Sharing string `toml:"sharing" comment:"\"shared\": a namespace may adopt a blob stored by another by naming its digest; \"isolated\": it must send the bytes."`
+}
+
+// GC configures garbage collection.
+type GC struct {
+	Delay        Duration `toml:"delay" comment:"Delay between a delete and the automatic collection it triggers."`
+	IngestExpiry Duration `toml:"ingest_expiry" comment:"How long an ingest that no lease holds is kept."`
+}
+
+// Duration is a time.Duration written as "100ms", "24h".
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration like \"100ms\" or \"24h\": %q", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Default returns the built-in configuration.
+func Default() Config {
+	return Config{
+		Version:  Version,
+		Root:     "/var/lib/berth",
+		State:    "/run/berth",
+		LogLevel: "info",
+		GRPC:     GRPC{Address: "/run/berth/berth.sock"},
+		Content:  Content{Sharing: "shared"},
+		GC:       GC{Delay: Duration(100 * time.Millisecond), IngestExpiry: Duration(24 * time.Hour)},
+	}
+}
+
+// Load reads the file at path over the defaults. A missing file is not an
+// error when missingOK is set (the default path need not exist). Unknown keys
+// and bad values are errors naming the file and the key.
+func Load(path string, missingOK bool) (Config, error) {
+	cfg := Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && missingOK {
+			return cfg, nil
+		}
+		return cfg, fmt.Errorf("read config: %w", err)
+	}
+	if err := decode(bytes.NewReader(data), &cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func decode(r io.Reader, cfg *Config) error {
+	dec := toml.NewDecoder(r).DisallowUnknownFields()
+	err := dec.Decode(cfg)
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var keys []string
+		for _, e := range strict.Errors {
+			keys = append(keys, strings.Join(e.Key(), "."))
+		}
+		return fmt.Errorf("unknown key %s: %w", strings.Join(keys, ", "), errdefs.ErrInvalidArgument)
+	}
+	var derr *toml.DecodeError
+	if errors.As(err, &derr) {
+		row, col := derr.Position()
+		key := strings.Join(derr.Key(), ".")
+		if key != "" {
+			key = "key " + key + ": "
+		}
+		return fmt.Errorf("line %d column %d: %s%s: %w", row, col, key, derr.Error(), errdefs.ErrInvalidArgument)
+	}
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Validate checks values the decoder cannot.
+func (c Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("%s: %s: %w", key, fmt.Sprintf(format, args...), errdefs.ErrInvalidArgument)
+	}
+	if c.Version != Version {
+		return bad("version", "%d is not supported (this berthd reads version %d)", c.Version, Version)
+	}
+	for key, p := range map[string]string{"root": c.Root, "state": c.State, "grpc.address": c.GRPC.Address} {
+		if p == "" || !filepath.IsAbs(p) {
+			return bad(key, "must be an absolute path, got %q", p)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log_level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.Content.Sharing != "shared" && c.Content.Sharing != "isolated" {
+		return bad("content.sharing", "%q is not \"shared\" or \"isolated\"", c.Content.Sharing)
+	}
+	if c.GC.Delay < 0 {
+		return bad("gc.delay", "must not be negative")
+	}
+	if c.GC.IngestExpiry <= 0 {
+		return bad("gc.ingest_expiry", "must be positive")
+	}
+	if a := c.Metrics.Address; a != "" && !strings.Contains(a, ":") {
+		return bad("metrics.address", "%q is not host:port", a)
+	}
+	return nil
+}
+
+// Encode writes cfg as TOML with comments.
+func Encode(w io.Writer, cfg Config) error {
+	return toml.NewEncoder(w).Encode(cfg)
+}
