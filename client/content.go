@@ -170,7 +170,9 @@ const ingestChunk = 1 << 20
 // Ingest writes r into the content store and commits it, returning the
 // blob's digest. If an ingest of the same ref was interrupted, it resumes at
 // the offset the daemon has, seeking r when r is an io.Seeker (otherwise it
-// starts over). ErrAlreadyExists means the blob is already present.
+// starts over). It is idempotent: a blob the namespace already has is not an
+// error (opts.Labels are still set), and with opts.Expected given, a blob
+// already present is not sent again.
 func (c *Client) Ingest(ctx context.Context, r io.Reader, opts IngestOpts) (string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -182,7 +184,15 @@ func (c *Client) Ingest(ctx context.Context, r io.Reader, opts IngestOpts) (stri
 		return "", recvErr(stream, err)
 	}
 	st, err := stream.Recv()
-	if err != nil {
+	if errors.Is(err, ErrAlreadyExists) && opts.Expected != "" {
+		// The namespace has (or just adopted) the blob: nothing to send.
+		if len(opts.Labels) > 0 {
+			if _, err := c.SetBlobLabels(ctx, opts.Expected, opts.Labels); err != nil {
+				return "", err
+			}
+		}
+		return opts.Expected, nil
+	} else if err != nil {
 		return "", err
 	}
 	offset := st.GetOffset()
@@ -213,7 +223,11 @@ func (c *Client) Ingest(ctx context.Context, r io.Reader, opts IngestOpts) (stri
 		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
 			break
 		} else if rerr != nil {
-			return "", fmt.Errorf("ingest %q: read input: %w", opts.Ref, rerr)
+			// Let the daemon store what it was sent, so a retry resumes there.
+			if err := stream.CloseSend(); err == nil {
+				_, _ = stream.Recv()
+			}
+			return "", fmt.Errorf("ingest %q: read input at offset %d: %w", opts.Ref, offset, rerr)
 		}
 	}
 	if err := stream.Send(&contentapi.WriteContentRequest{Action: contentapi.WriteAction_COMMIT, Total: opts.Size, Expected: opts.Expected, Labels: opts.Labels}); err != nil {

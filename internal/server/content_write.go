@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -59,11 +60,23 @@ func (c *contentService) Write(stream contentapi.Content_WriteServer) error {
 				return err
 			}
 		case contentapi.WriteAction_COMMIT:
-			dgst := w.Digest()
-			if err := w.Commit(ctx, req.GetTotal(), digest.Digest(req.GetExpected()), req.GetLabels()); err != nil {
+			dgst := digest.Digest(req.GetExpected())
+			if dgst == "" {
+				dgst = w.Digest()
+			}
+			err := w.Commit(ctx, req.GetTotal(), digest.Digest(req.GetExpected()), req.GetLabels())
+			switch {
+			case err == nil:
+				c.s.events.Publish(ctx, "/content/create", &eventsapi.ContentCreate{Digest: dgst.String(), Size: st.Offset})
+			case errdefs.IsAlreadyExists(err):
+				// Committing what the namespace has is not an error: the
+				// write is idempotent, and the labels asked for are set.
+				if err := c.setLabels(ctx, dgst, req.GetLabels()); err != nil {
+					return err
+				}
+			default:
 				return err
 			}
-			c.s.events.Publish(ctx, "/content/create", &eventsapi.ContentCreate{Digest: dgst.String(), Size: st.Offset})
 			return stream.Send(&contentapi.WriteContentResponse{Action: req.GetAction(), Offset: st.Offset, Total: st.Offset, Digest: dgst.String()})
 		}
 		req, err = stream.Recv()
@@ -73,4 +86,21 @@ func (c *contentService) Write(stream contentapi.Content_WriteServer) error {
 			return err
 		}
 	}
+}
+
+// setLabels sets the given labels on a blob, leaving its others alone.
+func (c *contentService) setLabels(ctx context.Context, dgst digest.Digest, lbls map[string]string) error {
+	if len(lbls) == 0 {
+		return nil
+	}
+	var paths []string
+	for k := range lbls {
+		paths = append(paths, "labels."+k)
+	}
+	info, err := c.s.content.Update(ctx, content.Info{Digest: dgst, Labels: lbls}, paths...)
+	if err != nil {
+		return err
+	}
+	c.s.events.Publish(ctx, "/content/update", &eventsapi.ContentUpdate{Digest: dgst.String(), Labels: info.Labels})
+	return nil
 }
