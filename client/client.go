@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // DefaultAddress is berthd's default socket.
@@ -199,4 +200,12 @@ func isConnectionLoss(err error) bool {
 		}
 	}
 	return false
+}
+
+// timeOf converts a protobuf timestamp, mapping an unset one to the zero time.
+func timeOf(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
 }

@@ -146,3 +146,27 @@ func TestCallNamespaceOverridesClientNamespace(t *testing.T) {
 		t.Errorf("lease visible in first namespace (or first exists): %v", err)
 	}
 }
+
+// BenchmarkIngest measures ingest and commit of 64 MiB through the API of
+// the in-process daemon (socket, gRPC, content store, metadata).
+func BenchmarkIngest(b *testing.B) {
+	ctx := context.Background()
+	c, err := client.New(ctx, socket, client.WithNamespace(unique("bench")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	data := make([]byte, 64<<20)
+	rand.Read(data)
+	b.SetBytes(int64(len(data)))
+	for i := 0; b.Loop(); i++ {
+		data[0] = byte(i) // a new blob each time
+		dgst, err := c.Ingest(ctx, bytes.NewReader(data), client.IngestOpts{Ref: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.DeleteBlob(ctx, dgst); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -31,13 +31,13 @@ type IngestStatus struct {
 }
 
 func blobInfoFromProto(i *contentapi.Info) BlobInfo {
-	return BlobInfo{Digest: i.GetDigest(), Size: i.GetSize(), CreatedAt: i.GetCreatedAt().AsTime(),
-		UpdatedAt: i.GetUpdatedAt().AsTime(), Labels: i.GetLabels()}
+	return BlobInfo{Digest: i.GetDigest(), Size: i.GetSize(), CreatedAt: timeOf(i.GetCreatedAt()),
+		UpdatedAt: timeOf(i.GetUpdatedAt()), Labels: i.GetLabels()}
 }
 
 func statusFromProto(s *contentapi.Status) IngestStatus {
 	return IngestStatus{Ref: s.GetRef(), Offset: s.GetOffset(), Total: s.GetTotal(), Expected: s.GetExpected(),
-		StartedAt: s.GetStartedAt().AsTime(), UpdatedAt: s.GetUpdatedAt().AsTime()}
+		StartedAt: timeOf(s.GetStartedAt()), UpdatedAt: timeOf(s.GetUpdatedAt())}
 }
 
 // BlobInfo returns the blob with the given digest.

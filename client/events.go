@@ -45,7 +45,7 @@ func (c *Client) Subscribe(ctx context.Context, filters ...string) (<-chan Event
 				}
 				return
 			}
-			ev := Event{Timestamp: env.GetTimestamp().AsTime(), Namespace: env.GetNamespace(), Topic: env.GetTopic()}
+			ev := Event{Timestamp: timeOf(env.GetTimestamp()), Namespace: env.GetNamespace(), Topic: env.GetTopic()}
 			if payload, err := env.GetEvent().UnmarshalNew(); err == nil {
 				ev.Type = string(payload.ProtoReflect().Descriptor().FullName())
 				ev.Payload, _ = protojson.Marshal(payload)

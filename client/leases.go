@@ -5,11 +5,16 @@ import (
 	"time"
 
 	leasesapi "github.com/berth-dev/berth/api/leases/v1"
+	"github.com/berth-dev/berth/internal/gc"
 	"github.com/berth-dev/berth/internal/leases"
 )
 
 // LabelLeaseExpire is the lease label holding its expiry (RFC 3339).
 const LabelLeaseExpire = leases.LabelExpire
+
+// LabelGCRoot on a blob keeps it (and what it references through
+// berth.io/gc.ref.content.* labels) from garbage collection.
+const LabelGCRoot = gc.LabelRoot
 
 // Lease protects resources from garbage collection.
 type Lease struct {
@@ -26,7 +31,7 @@ type LeaseResource struct {
 }
 
 func leaseFromProto(l *leasesapi.Lease) Lease {
-	return Lease{ID: l.GetId(), CreatedAt: l.GetCreatedAt().AsTime(), Labels: l.GetLabels()}
+	return Lease{ID: l.GetId(), CreatedAt: timeOf(l.GetCreatedAt()), Labels: l.GetLabels()}
 }
 
 // CreateLease creates a lease; an empty id gets a random one, and a positive

@@ -32,6 +32,6 @@ func (c *Client) Server(ctx context.Context) (ServerInfo, error) {
 	return ServerInfo{
 		Version: r.GetVersion(), Revision: r.GetRevision(), GoVersion: r.GetGoVersion(), PID: r.GetPid(),
 		Root: r.GetRoot(), State: r.GetState(), Address: r.GetAddress(), MetricsAddress: r.GetMetricsAddress(),
-		StartedAt: r.GetStartedAt().AsTime(), Services: r.GetServices(), Features: r.GetFeatures(), Namespaces: r.GetNamespaces(),
+		StartedAt: timeOf(r.GetStartedAt()), Services: r.GetServices(), Features: r.GetFeatures(), Namespaces: r.GetNamespaces(),
 	}, nil
 }

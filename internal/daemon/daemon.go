@@ -45,16 +45,18 @@ const shutdownGrace = 10 * time.Second
 
 // New builds the daemon: directories and lock, content store, metadata
 // database, events, metrics, gRPC services, and finally the socket.
-func New(ctx context.Context, cfg config.Config) (d *Daemon, err error) {
+func New(ctx context.Context, cfg config.Config) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d = &Daemon{cfg: cfg}
+	d := &Daemon{cfg: cfg}
+	ok := false
 	defer func() {
-		if err != nil {
+		if !ok {
 			d.close()
 		}
 	}()
+	var err error
 	if err := prepareDirs(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -102,6 +104,7 @@ func New(ctx context.Context, cfg config.Config) (d *Daemon, err error) {
 	if d.listener, err = listenSocket(ctx, cfg.GRPC); err != nil {
 		return nil, err
 	}
+	ok = true
 	return d, nil
 }
 

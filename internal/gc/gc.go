@@ -6,6 +6,15 @@ package gc
 
 import "fmt"
 
+// Labels that shape the reference graph (docs/gc-and-leases.md).
+const (
+	// LabelRoot on a blob makes it a root: it is kept while the label is set.
+	LabelRoot = "berth.io/gc.root"
+	// LabelRefContentPrefix prefixes labels whose value is the digest of a
+	// blob the labelled blob references, e.g. berth.io/gc.ref.content.l.0.
+	LabelRefContentPrefix = "berth.io/gc.ref.content"
+)
+
 // ResourceType is the kind of a node.
 type ResourceType uint8
 

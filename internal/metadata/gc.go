@@ -15,15 +15,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Labels that shape the reference graph (docs/gc-and-leases.md).
-const (
-	// LabelGCRoot on a blob makes it a root: it is kept while the label is set.
-	LabelGCRoot = "berth.io/gc.root"
-	// LabelGCRefContent prefixes labels whose value is the digest of a blob
-	// the labelled blob references, e.g. berth.io/gc.ref.content.l.0.
-	LabelGCRefContent = "berth.io/gc.ref.content"
-)
-
 // GCStats reports what one collection removed.
 type GCStats struct {
 	BlobsRemoved   int64
@@ -92,7 +83,7 @@ func (m *DB) sweepRecords(tx *bolt.Tx, now time.Time, stats *GCStats) error {
 		}
 		if blobs := bucketPath(nsb, bucketContent, bucketBlob); blobs != nil {
 			_ = blobs.ForEachBucket(func(k []byte) error {
-				if lb := blobs.Bucket(k).Bucket(bucketLabels); lb != nil && lb.Get([]byte(LabelGCRoot)) != nil {
+				if lb := blobs.Bucket(k).Bucket(bucketLabels); lb != nil && lb.Get([]byte(gc.LabelRoot)) != nil {
 					roots = append(roots, gc.Node{Type: gc.ResourceContent, Namespace: ns, Key: string(k)})
 				}
 				return nil
@@ -175,7 +166,7 @@ func references(tx *bolt.Tx, n gc.Node, fn func(gc.Node)) error {
 			return nil
 		}
 		c := lb.Cursor()
-		for k, v := c.Seek([]byte(LabelGCRefContent)); k != nil && strings.HasPrefix(string(k), LabelGCRefContent); k, v = c.Next() {
+		for k, v := c.Seek([]byte(gc.LabelRefContentPrefix)); k != nil && strings.HasPrefix(string(k), gc.LabelRefContentPrefix); k, v = c.Next() {
 			fn(gc.Node{Type: gc.ResourceContent, Namespace: n.Namespace, Key: string(v)})
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/content/contenttest"
 	"github.com/berth-dev/berth/internal/content/local"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/gc"
 	"github.com/berth-dev/berth/internal/leases"
 	"github.com/berth-dev/berth/internal/namespaces"
 	"github.com/opencontainers/go-digest"
@@ -238,10 +239,10 @@ func TestGarbageCollectKeepsWhatIsReferenced(t *testing.T) {
 	leased := commit(t, leases.WithLease(ctx, lease.ID), cs, "leased", nil)
 	child := commit(t, ctx, cs, "child layer", nil)
 	grandchild := commit(t, ctx, cs, "grandchild", nil)
-	if _, err := cs.Update(ctx, content.Info{Digest: child, Labels: map[string]string{LabelGCRefContent + ".l.0": grandchild.String()}}, "labels"); err != nil {
+	if _, err := cs.Update(ctx, content.Info{Digest: child, Labels: map[string]string{gc.LabelRefContentPrefix + ".l.0": grandchild.String()}}, "labels"); err != nil {
 		t.Fatal(err)
 	}
-	root := commit(t, ctx, cs, "manifest", map[string]string{LabelGCRoot: "1", LabelGCRefContent + ".config": child.String()})
+	root := commit(t, ctx, cs, "manifest", map[string]string{gc.LabelRoot: "1", gc.LabelRefContentPrefix + ".config": child.String()})
 	orphan := commit(t, ctx, cs, "orphan", nil)
 	expiredLease, err := db.CreateLease(ctx, leases.Lease{ID: "old", Labels: map[string]string{leases.LabelExpire: time.Now().Add(-time.Minute).Format(time.RFC3339)}})
 	if err != nil {
@@ -271,7 +272,7 @@ func TestGarbageCollectKeepsWhatIsReferenced(t *testing.T) {
 	}
 
 	// Dropping the root label frees the whole chain.
-	if _, err := cs.Update(ctx, content.Info{Digest: root}, "labels."+LabelGCRoot); err != nil {
+	if _, err := cs.Update(ctx, content.Info{Digest: root}, "labels."+gc.LabelRoot); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.DeleteLease(ctx, "pull", true); err != nil {

@@ -243,7 +243,6 @@ func TestIngestResumesAfterDaemonKilled(t *testing.T) {
 	want := digest.FromBytes(data).String()
 	c := d.client("default")
 	src := &slowReader{data: data, pauseAt: 10 << 20, release: make(chan struct{})}
-	defer close(src.release)
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.Ingest(context.Background(), src, client.IngestOpts{Ref: "big", Size: int64(len(data)), Expected: want})
@@ -261,6 +260,7 @@ func TestIngestResumesAfterDaemonKilled(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	d.kill()
+	close(src.release) // the client notices the dead daemon on its next send
 	if err := <-done; err == nil {
 		t.Fatal("ingest succeeded although the daemon was killed")
 	}

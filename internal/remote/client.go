@@ -1,0 +1,578 @@
+package remote
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/log"
+)
+
+// Config configures a Client. The zero value is usable: hosts.toml files
+// from DefaultHostsDir, anonymous access, default retry and stall policies,
+// monolithic uploads.
+type Config struct {
+	// HostsDir holds <registry>/hosts.toml files; "" means DefaultHostsDir.
+	// A directory that does not exist means no configuration.
+	HostsDir string
+	// Credentials supplies credentials per host; nil means anonymous
+	// (except where hosts.toml sets credentials).
+	Credentials Credentials
+	// UserAgent is sent with every request; "" means "berth".
+	UserAgent string
+	Retry     RetryPolicy
+	Stall     StallPolicy
+	// ChunkSize, when positive, makes Push upload blobs larger than it in
+	// chunks of this many bytes (each held in memory for a retry); 0 means
+	// one monolithic PUT per blob.
+	ChunkSize int64
+}
+
+// RetryPolicy says how often and how long a Client retries one host before
+// failing over to the next. Retries happen on 429, 500, 502, 503, 504 and
+// on connections reset or closed mid-request; a refused connection, a TLS
+// error or a stall fails over at once.
+type RetryPolicy struct {
+	Attempts      int           // retries per host after the first try; 0 means 3, negative means none
+	Initial       time.Duration // first backoff; 0 means 200ms. Backoff doubles, with jitter
+	Max           time.Duration // longest backoff; 0 means 10s
+	MaxRetryAfter time.Duration // longest 429 Retry-After honoured; 0 means 60s; longer ones fail over
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	switch {
+	case p.Attempts == 0:
+		p.Attempts = 3
+	case p.Attempts < 0:
+		p.Attempts = 0
+	}
+	if p.Initial <= 0 {
+		p.Initial = 200 * time.Millisecond
+	}
+	if p.Max <= 0 {
+		p.Max = 10 * time.Second
+	}
+	if p.MaxRetryAfter <= 0 {
+		p.MaxRetryAfter = 60 * time.Second
+	}
+	return p
+}
+
+// Client talks to registries through the hosts configured for them. It is
+// safe for concurrent use by any number of goroutines: pulls of many blobs
+// share its connections, its knowledge of how each host authenticates and
+// its bearer tokens. Readers it returns are for one goroutine each.
+type Client struct {
+	hosts     *hostsConfig
+	creds     Credentials
+	userAgent string
+	retry     RetryPolicy
+	stall     StallPolicy
+	chunkSize int64
+	auth      *authCache
+
+	mu      sync.Mutex
+	clients map[string]cachedClient // by scheme://host
+
+	// Seams for tests in this package.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+type cachedClient struct {
+	key string // TLS settings and certificate file times
+	hc  *http.Client
+	tr  *http.Transport
+}
+
+// New returns a Client for cfg. It does no I/O.
+func New(cfg Config) *Client {
+	dir := cfg.HostsDir
+	if dir == "" {
+		dir = DefaultHostsDir
+	}
+	ua := cfg.UserAgent
+	if ua == "" {
+		ua = "berth"
+	}
+	return &Client{
+		hosts:     newHostsConfig(dir),
+		creds:     cfg.Credentials,
+		userAgent: ua,
+		retry:     cfg.Retry.withDefaults(),
+		stall:     cfg.Stall.withDefaults(),
+		chunkSize: cfg.ChunkSize,
+		auth:      newAuthCache(),
+		clients:   map[string]cachedClient{},
+		now:       time.Now,
+		sleep:     sleepCtx,
+	}
+}
+
+// Close releases idle connections. Readers still open keep working.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cc := range c.clients {
+		cc.tr.CloseIdleConnections()
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Explain returns the hosts that would be tried for ref with capability,
+// in order, with their TLS settings and where their credentials come from.
+// It reads the hosts configuration and asks the Credentials (which may run
+// a credential helper) but contacts no registry.
+func (c *Client) Explain(ctx context.Context, ref Reference, capability Capability) ([]HostPlan, error) {
+	plans, err := c.hostsFor(ctx, ref.Registry, capability)
+	if err != nil {
+		return nil, err
+	}
+	for i := range plans {
+		p := &plans[i]
+		if p.auth != nil {
+			continue
+		}
+		p.Credentials = CredentialsNone
+		a, err := c.credentials(ctx, *p, request{})
+		if err != nil {
+			return nil, fmt.Errorf("explain %q: %w", ref.String(), err)
+		}
+		if !a.IsZero() {
+			p.Credentials = CredentialsProvider
+		}
+	}
+	return plans, nil
+}
+
+// hostsFor returns registry's hosts that have capability, in order.
+func (c *Client) hostsFor(ctx context.Context, registry string, capability Capability) ([]HostPlan, error) {
+	all, err := c.hosts.plans(ctx, registry)
+	if err != nil {
+		return nil, err
+	}
+	var plans []HostPlan
+	for _, p := range all {
+		if p.Capabilities&capability == capability {
+			plans = append(plans, p)
+		}
+	}
+	if len(plans) == 0 {
+		src := "built-in defaults"
+		if all[0].Source != "" {
+			src = all[0].Source
+		}
+		return nil, fmt.Errorf("registry %s: no host has the %s capability (hosts from %s): %w", registry, capability, src, errdefs.ErrFailedPrecondition)
+	}
+	return plans, nil
+}
+
+// request is one registry API call, relative to a host's API root.
+type request struct {
+	method string
+	path   string   // below the API root, e.g. "/library/busybox/manifests/latest"
+	abs    *url.URL // absolute URL (upload locations, next pages); overrides path
+	query  url.Values
+	header http.Header
+	body   func() (io.ReadCloser, error) // nil: no body; called again for each retry
+	size   int64                         // body length; -1 when unknown
+	scopes []string                      // bearer token scopes
+	auth   *Auth                         // overrides the credentials lookup
+	ac     *authCache                    // nil: the Client's
+}
+
+func (rq request) url(p HostPlan) *url.URL {
+	if rq.abs != nil {
+		return rq.abs
+	}
+	u := *p.base
+	u.Path = strings.TrimSuffix(u.Path, "/") + rq.path
+	u.RawPath = ""
+	if len(rq.query) > 0 {
+		u.RawQuery = rq.query.Encode()
+	}
+	return &u
+}
+
+// failover runs fn on each host in order until one succeeds. The error is
+// the last host's (registries listed last are the authoritative upstream),
+// noting what earlier hosts said; op names the operation.
+func (c *Client) failover(ctx context.Context, op string, hosts []HostPlan, fn func(i int, p HostPlan) error) error {
+	var earlier []string
+	for i, p := range hosts {
+		err := fn(i, p)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || i == len(hosts)-1 {
+			if len(earlier) > 0 && ctx.Err() == nil {
+				return fmt.Errorf("%s: %w (earlier hosts: %s)", op, err, strings.Join(earlier, "; "))
+			}
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		level := slog.LevelWarn
+		if errdefs.IsNotFound(err) {
+			level = slog.LevelDebug
+		}
+		log.G(ctx).Log(ctx, level, "registry host failed, trying the next one", "host", p.Host, "next_host", hosts[i+1].Host, "error", err)
+		earlier = append(earlier, err.Error())
+	}
+	return fmt.Errorf("%s: no hosts: %w", op, errdefs.ErrFailedPrecondition)
+}
+
+// do sends rq to host p, retrying with backoff on 429, 5xx and transient
+// connection errors. It returns a 2xx response (the caller closes its body)
+// or an error: *Error for other statuses.
+func (c *Client) do(ctx context.Context, p HostPlan, rq request) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := c.send(ctx, p, rq)
+		var wait time.Duration
+		switch {
+		case err != nil:
+			if ctx.Err() != nil || !isTransient(err) {
+				return nil, err
+			}
+		case resp.StatusCode >= 200 && resp.StatusCode < 300:
+			return resp, nil
+		case resp.StatusCode == http.StatusTooManyRequests:
+			wait = retryAfter(resp.Header.Get("Retry-After"), c.now())
+			err = newError(p.Host, resp)
+			if wait > c.retry.MaxRetryAfter {
+				return nil, fmt.Errorf("%w (Retry-After %s is over the %s limit)", err, wait, c.retry.MaxRetryAfter)
+			}
+		case resp.StatusCode == http.StatusInternalServerError, resp.StatusCode == http.StatusBadGateway,
+			resp.StatusCode == http.StatusServiceUnavailable, resp.StatusCode == http.StatusGatewayTimeout:
+			err = newError(p.Host, resp)
+		default:
+			return nil, newError(p.Host, resp)
+		}
+		if attempt >= c.retry.Attempts {
+			return nil, err
+		}
+		if wait <= 0 {
+			wait = c.backoff(attempt)
+		}
+		log.G(ctx).Debug("retrying registry request", "host", p.Host, "attempt", attempt+1, "wait", wait, "error", err)
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// backoff is the wait before retry number attempt+1: Initial doubled per
+// attempt, capped at Max, with jitter in [d/2, d).
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.retry.Initial << min(attempt, 30)
+	if d <= 0 || d > c.retry.Max {
+		d = c.retry.Max
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// retryAfter parses a Retry-After value (seconds or an HTTP date); 0 when
+// absent or unparseable.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return 0
+}
+
+// send makes one attempt of rq, answering an authentication challenge once.
+func (c *Client) send(ctx context.Context, p HostPlan, rq request) (*http.Response, error) {
+	hc, err := c.httpClient(p)
+	if err != nil {
+		return nil, err
+	}
+	ac := rq.ac
+	if ac == nil {
+		ac = c.auth
+	}
+	for try := 0; ; try++ {
+		req, err := c.newRequest(p, rq)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.authorize(ctx, ac, hc, p, rq, req); err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+		resp, err := c.roundTrip(ctx, hc, p.Host, req)
+		if err != nil || resp.StatusCode != http.StatusUnauthorized || try > 0 {
+			return resp, err
+		}
+		scopes, retry, err := c.challenged(ctx, ac, hc, p, rq, resp)
+		if err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+		if !retry {
+			return resp, nil
+		}
+		resp.Body.Close()
+		rq.scopes = scopes
+	}
+}
+
+func (c *Client) newRequest(p HostPlan, rq request) (*http.Request, error) {
+	var body io.ReadCloser
+	if rq.body != nil && rq.size != 0 {
+		b, err := rq.body()
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	req, err := http.NewRequest(rq.method, rq.url(p).String(), body)
+	if err != nil {
+		if body != nil {
+			body.Close()
+		}
+		return nil, fmt.Errorf("registry %s: %w: %w", p.Host, err, errdefs.ErrInvalidArgument)
+	}
+	if body != nil {
+		req.ContentLength = rq.size
+		req.GetBody = rq.body
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	for k, vs := range p.Header {
+		req.Header[k] = vs
+	}
+	for k, vs := range rq.header {
+		req.Header[k] = vs
+	}
+	return req, nil
+}
+
+// roundTrip sends req under the stall detector. The response body, if any,
+// must be closed; closing it releases the request's context.
+func (c *Client) roundTrip(ctx context.Context, hc *http.Client, host string, req *http.Request) (*http.Response, error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	m := newMeter(c.stall, func() { cancel(stallError(host, c.stall)) })
+	req = req.WithContext(actx)
+	if req.Body != nil && req.Body != http.NoBody {
+		req.Body = &countingBody{rc: req.Body, m: m}
+		if gb := req.GetBody; gb != nil {
+			req.GetBody = func() (io.ReadCloser, error) {
+				b, err := gb()
+				if err != nil {
+					return nil, err
+				}
+				return &countingBody{rc: b, m: m}, nil
+			}
+		}
+	}
+	m.begin()
+	resp, err := hc.Do(req)
+	m.endRequest()
+	if err != nil {
+		m.stop()
+		cause := context.Cause(actx)
+		cancel(nil)
+		if errors.Is(cause, ErrStalled) {
+			return nil, cause
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("registry %s: %w: %w", host, err, errdefs.ErrUnavailable)
+	}
+	resp.Body = &meteredBody{rc: resp.Body, m: m, ctx: actx, cancel: cancel}
+	return resp, nil
+}
+
+// isTransient reports whether a request error is worth retrying on the
+// same host: a reset or closed connection or a timeout, but not a refused
+// connection (the host is down), a TLS failure or a stall.
+func isTransient(err error) bool {
+	if errors.Is(err, ErrStalled) {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	var certErr *tls.CertificateVerificationError
+	var uaErr x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	if errors.As(err, &certErr) || errors.As(err, &uaErr) || errors.As(err, &hostErr) {
+		return false
+	}
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// httpClient returns the HTTP client for p's endpoint, built from its TLS
+// settings. It is rebuilt when the settings or the certificate files
+// change, so hosts.toml edits take effect on the next request.
+func (c *Client) httpClient(p HostPlan) (*http.Client, error) {
+	id := p.base.Scheme + "://" + p.Host
+	key := tlsKey(p)
+	c.mu.Lock()
+	cc, ok := c.clients[id]
+	c.mu.Unlock()
+	if ok && cc.key == key {
+		return cc.hc, nil
+	}
+	tr, err := newTransport(p)
+	if err != nil {
+		return nil, err
+	}
+	var rt http.RoundTripper = tr
+	if p.HTTPFallback {
+		rt = &httpFallback{base: tr, plain: map[string]bool{}}
+	}
+	hc := &http.Client{Transport: rt}
+	c.mu.Lock()
+	if old, ok := c.clients[id]; ok {
+		old.tr.CloseIdleConnections()
+	}
+	c.clients[id] = cachedClient{key: key, hc: hc, tr: tr}
+	c.mu.Unlock()
+	return hc, nil
+}
+
+func tlsKey(p HostPlan) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "skip=%t fallback=%t", p.SkipVerify, p.HTTPFallback)
+	stamp := func(f string) {
+		fmt.Fprintf(&b, " %q", f)
+		if fi, err := os.Stat(f); err == nil {
+			fmt.Fprintf(&b, "@%d/%d", fi.ModTime().UnixNano(), fi.Size())
+		}
+	}
+	for _, f := range p.CAs {
+		stamp(f)
+	}
+	for _, cc := range p.ClientCerts {
+		stamp(cc.Cert)
+		stamp(cc.Key)
+	}
+	return b.String()
+}
+
+func newTransport(p HostPlan) (*http.Transport, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: p.SkipVerify} //nolint:gosec // an explicit hosts.toml choice
+	if len(p.CAs) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		for _, f := range p.CAs {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("hosts file %q: ca: %w: %w", p.Source, err, errdefs.ErrInvalidArgument)
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("hosts file %q: ca: %q holds no PEM certificate: %w", p.Source, f, errdefs.ErrInvalidArgument)
+			}
+		}
+		cfg.RootCAs = pool
+	}
+	for _, cc := range p.ClientCerts {
+		key := cc.Key
+		if key == "" {
+			key = cc.Cert
+		}
+		cert, err := tls.LoadX509KeyPair(cc.Cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("hosts file %q: client: %w: %w", p.Source, err, errdefs.ErrInvalidArgument)
+		}
+		cfg.Certificates = append(cfg.Certificates, cert)
+	}
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   30 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		TLSClientConfig:       cfg,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}, nil
+}
+
+// httpFallback sends https requests as plain http to hosts found to answer
+// TLS with plain HTTP, as containerd and Docker do for loopback registries
+// without configuration. Only used for such hosts.
+type httpFallback struct {
+	base http.RoundTripper
+
+	mu    sync.Mutex
+	plain map[string]bool
+}
+
+func (f *httpFallback) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" {
+		return f.base.RoundTrip(req)
+	}
+	f.mu.Lock()
+	plain := f.plain[req.URL.Host]
+	f.mu.Unlock()
+	if !plain {
+		resp, err := f.base.RoundTrip(req)
+		if err == nil || !answeredPlainHTTP(err) || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+			return resp, err
+		}
+		f.mu.Lock()
+		f.plain[req.URL.Host] = true
+		f.mu.Unlock()
+	}
+	r := req.Clone(req.Context())
+	r.URL.Scheme = "http"
+	if req.Body != nil && req.Body != http.NoBody && !plain {
+		b, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = b
+	}
+	return f.base.RoundTrip(r)
+}
+
+func answeredPlainHTTP(err error) bool {
+	var rh tls.RecordHeaderError
+	return errors.As(err, &rh) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+}
