@@ -11,8 +11,12 @@ const (
 	// LabelRoot on a blob makes it a root: it is kept while the label is set.
 	LabelRoot = "berth.io/gc.root"
 	// LabelRefContentPrefix prefixes labels whose value is the digest of a
-	// blob the labelled blob references, e.g. berth.io/gc.ref.content.l.0.
+	// blob the labelled object references, e.g. berth.io/gc.ref.content.l.0.
 	LabelRefContentPrefix = "berth.io/gc.ref.content"
+	// LabelRefSnapshotPrefix, followed by a snapshotter name (and optionally
+	// ".anything"), labels an object that references the committed snapshot
+	// named by the value, e.g. berth.io/gc.ref.snapshot.overlayfs=sha256:….
+	LabelRefSnapshotPrefix = "berth.io/gc.ref.snapshot."
 )
 
 // ResourceType is the kind of a node.

@@ -23,17 +23,21 @@ type Lease struct {
 	Labels    map[string]string
 }
 
-// Resource is something held by a lease. Type is "content" (ID is a digest)
-// or "ingest" (ID is an ingest ref); later kinds are "snapshots/<kind>".
+// Resource is something held by a lease. Type is "content" (ID is a digest),
+// "ingest" (ID is an ingest ref) or "snapshots/<snapshotter>" (ID is a
+// snapshot key or name).
 type Resource struct {
 	ID   string
 	Type string
 }
 
-// Resource types a lease may hold.
+// Resource types a lease may hold. A snapshot's type is
+// ResourceSnapshotPrefix followed by its snapshotter's name
+// ("snapshots/overlayfs"); its ID is the snapshot's key or name.
 const (
-	ResourceContent = "content"
-	ResourceIngest  = "ingest"
+	ResourceContent        = "content"
+	ResourceIngest         = "ingest"
+	ResourceSnapshotPrefix = "snapshots/"
 )
 
 type leaseKey struct{}

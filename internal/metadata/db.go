@@ -11,6 +11,7 @@ import (
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/namespaces"
+	"github.com/berth-dev/berth/internal/snapshots"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -52,6 +53,10 @@ type Options struct {
 	// that bursts of deletes share one run. Default 100ms; negative disables
 	// automatic collection (on-demand runs still work).
 	GCDelay time.Duration
+	// Snapshotters are the snapshot backends by name ("overlayfs",
+	// "native"); the DB wraps them with namespaces (Snapshotter) and
+	// collects their unreferenced snapshots.
+	Snapshotters map[string]snapshots.Snapshotter
 	// OnCollect, when set, is called after every collection with its stats.
 	OnCollect func(context.Context, GCStats)
 }
@@ -63,7 +68,8 @@ type DB struct {
 	opts    Options
 	now     func() time.Time
 
-	locks keyLocks // per-digest locks shared by commit and GC
+	locks    keyLocks // per-digest locks shared by commit and GC
+	inflight keySet   // backend snapshots created but not yet recorded
 
 	blobs, blobBytes atomic.Int64 // committed blobs on disk, kept for metrics
 
@@ -275,4 +281,33 @@ func (l *keyLocks) unlock(key string) {
 	}
 	l.mu.Unlock()
 	kl.mu.Unlock()
+}
+
+// keySet is a concurrent set of strings.
+type keySet struct {
+	mu   sync.Mutex
+	keys map[string]int
+}
+
+func (s *keySet) add(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys == nil {
+		s.keys = map[string]int{}
+	}
+	s.keys[key]++
+}
+
+func (s *keySet) remove(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys[key]--; s.keys[key] <= 0 {
+		delete(s.keys, key)
+	}
+}
+
+func (s *keySet) has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[key] > 0
 }

@@ -11,17 +11,19 @@ import (
 	"github.com/berth-dev/berth/internal/gc"
 	"github.com/berth-dev/berth/internal/leases"
 	"github.com/berth-dev/berth/internal/log"
+	"github.com/berth-dev/berth/internal/snapshots"
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
 )
 
 // GCStats reports what one collection removed.
 type GCStats struct {
-	BlobsRemoved   int64
-	BytesFreed     int64
-	LeasesExpired  int64
-	IngestsRemoved int64
-	Duration       time.Duration
+	BlobsRemoved     int64
+	BytesFreed       int64
+	LeasesExpired    int64
+	IngestsRemoved   int64
+	SnapshotsRemoved int64
+	Duration         time.Duration
 }
 
 // GarbageCollect runs one full collection over every namespace:
@@ -29,9 +31,11 @@ type GCStats struct {
 //  1. One write transaction removes expired leases, marks from the roots
 //     (gc.Mark) and deletes the records of unmarked blobs and ingests. It
 //     touches only the database.
-//  2. Outside any transaction, ingests no record names are aborted, and each
+//  2. Outside any transaction, ingests no record names are aborted; each
 //     blob on disk that no namespace records is deleted while holding that
-//     digest's lock, after checking again that it is still unrecorded.
+//     digest's lock, after checking again that it is still unrecorded; and
+//     each backend snapshot no record names (and none being created) is
+//     removed, children before parents, then the backends clean up.
 //
 // Only one collection runs at a time.
 func (m *DB) GarbageCollect(ctx context.Context) (GCStats, error) {
@@ -50,6 +54,9 @@ func (m *DB) GarbageCollect(ctx context.Context) (GCStats, error) {
 	if err := m.sweepBlobs(ctx, &stats); err != nil {
 		return stats, err
 	}
+	if err := m.sweepSnapshots(ctx); err != nil {
+		return stats, err
+	}
 	stats.Duration = m.now().Sub(start)
 	if m.opts.OnCollect != nil {
 		m.opts.OnCollect(ctx, stats)
@@ -59,46 +66,7 @@ func (m *DB) GarbageCollect(ctx context.Context) (GCStats, error) {
 
 // sweepRecords is phase 1 of GarbageCollect.
 func (m *DB) sweepRecords(tx *bolt.Tx, now time.Time, stats *GCStats) error {
-	var roots []gc.Node
-	err := namespacesBucket(tx).ForEachBucket(func(nsName []byte) error {
-		ns := string(nsName)
-		nsb := nsBucket(tx, ns)
-		if ls := nsb.Bucket(bucketLeases); ls != nil {
-			var expired [][]byte
-			_ = ls.ForEachBucket(func(id []byte) error {
-				exp, ok, err := leaseExpiry(readLabels(ls.Bucket(id)))
-				if err == nil && ok && !now.Before(exp) {
-					expired = append(expired, id)
-				} else {
-					roots = append(roots, gc.Node{Type: gc.ResourceLease, Namespace: ns, Key: string(id)})
-				}
-				return nil
-			})
-			for _, id := range expired {
-				if err := ls.DeleteBucket(id); err != nil {
-					return err
-				}
-				stats.LeasesExpired++
-			}
-		}
-		if blobs := bucketPath(nsb, bucketContent, bucketBlob); blobs != nil {
-			_ = blobs.ForEachBucket(func(k []byte) error {
-				if lb := blobs.Bucket(k).Bucket(bucketLabels); lb != nil && lb.Get([]byte(gc.LabelRoot)) != nil {
-					roots = append(roots, gc.Node{Type: gc.ResourceContent, Namespace: ns, Key: string(k)})
-				}
-				return nil
-			})
-		}
-		if ingests := bucketPath(nsb, bucketContent, bucketIngest); ingests != nil {
-			_ = ingests.ForEachBucket(func(k []byte) error {
-				if exp := getTime(ingests.Bucket(k), keyExpireAt); !exp.IsZero() && now.Before(exp) {
-					roots = append(roots, gc.Node{Type: gc.ResourceIngest, Namespace: ns, Key: string(k)})
-				}
-				return nil
-			})
-		}
-		return nil
-	})
+	roots, err := m.roots(tx, now, stats)
 	if err != nil {
 		return err
 	}
@@ -111,66 +79,174 @@ func (m *DB) sweepRecords(tx *bolt.Tx, now time.Time, stats *GCStats) error {
 	return namespacesBucket(tx).ForEachBucket(func(nsName []byte) error {
 		ns := string(nsName)
 		nsb := nsBucket(tx, ns)
-		for _, s := range []struct {
-			typ     gc.ResourceType
-			bucket  *bolt.Bucket
-			counter *int64
-		}{
-			{gc.ResourceContent, bucketPath(nsb, bucketContent, bucketBlob), nil},
-			{gc.ResourceIngest, bucketPath(nsb, bucketContent, bucketIngest), &stats.IngestsRemoved},
-		} {
-			if s.bucket == nil {
-				continue
+		sweep := func(typ gc.ResourceType, b *bolt.Bucket, keyPrefix string, counter *int64) error {
+			if b == nil {
+				return nil
 			}
 			var dead [][]byte
-			_ = s.bucket.ForEachBucket(func(k []byte) error {
-				if _, ok := marked[gc.Node{Type: s.typ, Namespace: ns, Key: string(k)}]; !ok {
+			_ = b.ForEachBucket(func(k []byte) error {
+				if _, ok := marked[gc.Node{Type: typ, Namespace: ns, Key: keyPrefix + string(k)}]; !ok {
 					dead = append(dead, k)
 				}
 				return nil
 			})
 			for _, k := range dead {
-				if err := s.bucket.DeleteBucket(k); err != nil {
+				if err := b.DeleteBucket(k); err != nil {
 					return err
 				}
-				if s.counter != nil {
-					*s.counter++
+				if counter != nil {
+					*counter++
 				}
 			}
+			return nil
+		}
+		if err := sweep(gc.ResourceContent, bucketPath(nsb, bucketContent, bucketBlob), "", nil); err != nil {
+			return err
+		}
+		if err := sweep(gc.ResourceIngest, bucketPath(nsb, bucketContent, bucketIngest), "", &stats.IngestsRemoved); err != nil {
+			return err
+		}
+		if sb := nsb.Bucket(bucketSnapshots); sb != nil {
+			return sb.ForEachBucket(func(sn []byte) error {
+				return sweep(gc.ResourceSnapshot, sb.Bucket(sn), string(sn)+"/", &stats.SnapshotsRemoved)
+			})
 		}
 		return nil
 	})
 }
 
-// references lists what node n references: a lease its resources, a blob the
-// blobs named by its berth.io/gc.ref.content.* labels.
+// roots deletes expired leases and returns the roots of every namespace:
+// unexpired leases, images, blobs and snapshots labelled berth.io/gc.root,
+// and ingests younger than their expiry.
+func (m *DB) roots(tx *bolt.Tx, now time.Time, stats *GCStats) ([]gc.Node, error) {
+	var roots []gc.Node
+	err := namespacesBucket(tx).ForEachBucket(func(nsName []byte) error {
+		ns := string(nsName)
+		nsb := nsBucket(tx, ns)
+		add := func(typ gc.ResourceType, key string) {
+			roots = append(roots, gc.Node{Type: typ, Namespace: ns, Key: key})
+		}
+		if ls := nsb.Bucket(bucketLeases); ls != nil {
+			var expired [][]byte
+			_ = ls.ForEachBucket(func(id []byte) error {
+				exp, ok, err := leaseExpiry(readLabels(ls.Bucket(id)))
+				if err == nil && ok && !now.Before(exp) {
+					expired = append(expired, id)
+				} else {
+					add(gc.ResourceLease, string(id))
+				}
+				return nil
+			})
+			for _, id := range expired {
+				if err := ls.DeleteBucket(id); err != nil {
+					return err
+				}
+				stats.LeasesExpired++
+			}
+		}
+		if ib := nsb.Bucket(bucketImages); ib != nil {
+			_ = ib.ForEachBucket(func(k []byte) error {
+				add(gc.ResourceImage, string(k))
+				return nil
+			})
+		}
+		labelledRoots := func(b *bolt.Bucket, typ gc.ResourceType, keyPrefix string) {
+			if b == nil {
+				return
+			}
+			_ = b.ForEachBucket(func(k []byte) error {
+				if lb := b.Bucket(k).Bucket(bucketLabels); lb != nil && lb.Get([]byte(gc.LabelRoot)) != nil {
+					add(typ, keyPrefix+string(k))
+				}
+				return nil
+			})
+		}
+		labelledRoots(bucketPath(nsb, bucketContent, bucketBlob), gc.ResourceContent, "")
+		if sb := nsb.Bucket(bucketSnapshots); sb != nil {
+			_ = sb.ForEachBucket(func(sn []byte) error {
+				labelledRoots(sb.Bucket(sn), gc.ResourceSnapshot, string(sn)+"/")
+				return nil
+			})
+		}
+		if ingests := bucketPath(nsb, bucketContent, bucketIngest); ingests != nil {
+			_ = ingests.ForEachBucket(func(k []byte) error {
+				if exp := getTime(ingests.Bucket(k), keyExpireAt); !exp.IsZero() && now.Before(exp) {
+					add(gc.ResourceIngest, string(k))
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	return roots, err
+}
+
+// references lists what node n references: a lease its resources; an image
+// its target; a blob or snapshot what its berth.io/gc.ref.* labels name; a
+// snapshot its parent. Snapshot node keys are "<snapshotter>/<key>".
 func references(tx *bolt.Tx, n gc.Node, fn func(gc.Node)) error {
 	nsb := nsBucket(tx, n.Namespace)
+	node := func(typ gc.ResourceType, key string) {
+		fn(gc.Node{Type: typ, Namespace: n.Namespace, Key: key})
+	}
 	switch n.Type {
 	case gc.ResourceLease:
 		lb := bucketPath(nsb, bucketLeases, []byte(n.Key))
-		for _, r := range []struct {
-			name string
-			typ  gc.ResourceType
-		}{{leases.ResourceContent, gc.ResourceContent}, {leases.ResourceIngest, gc.ResourceIngest}} {
-			if rb := bucketPath(lb, []byte(r.name)); rb != nil {
-				_ = rb.ForEach(func(k, _ []byte) error {
-					fn(gc.Node{Type: r.typ, Namespace: n.Namespace, Key: string(k)})
-					return nil
-				})
-			}
-		}
-	case gc.ResourceContent:
-		lb := bucketPath(nsb, bucketContent, bucketBlob, []byte(n.Key), bucketLabels)
 		if lb == nil {
 			return nil
 		}
-		c := lb.Cursor()
-		for k, v := c.Seek([]byte(gc.LabelRefContentPrefix)); k != nil && strings.HasPrefix(string(k), gc.LabelRefContentPrefix); k, v = c.Next() {
-			fn(gc.Node{Type: gc.ResourceContent, Namespace: n.Namespace, Key: string(v)})
+		return lb.ForEachBucket(func(typ []byte) error {
+			rb := lb.Bucket(typ)
+			t := string(typ)
+			return rb.ForEach(func(k, _ []byte) error {
+				switch {
+				case t == leases.ResourceContent:
+					node(gc.ResourceContent, string(k))
+				case t == leases.ResourceIngest:
+					node(gc.ResourceIngest, string(k))
+				case strings.HasPrefix(t, leases.ResourceSnapshotPrefix):
+					node(gc.ResourceSnapshot, strings.TrimPrefix(t, leases.ResourceSnapshotPrefix)+"/"+string(k))
+				}
+				return nil
+			})
+		})
+	case gc.ResourceImage:
+		if t := bucketPath(nsb, bucketImages, []byte(n.Key), bucketTarget); t != nil {
+			node(gc.ResourceContent, string(t.Get(keyDigest)))
 		}
+	case gc.ResourceContent:
+		labelReferences(bucketPath(nsb, bucketContent, bucketBlob, []byte(n.Key)), node)
+	case gc.ResourceSnapshot:
+		sn, key, _ := strings.Cut(n.Key, "/")
+		b := bucketPath(nsb, bucketSnapshots, []byte(sn), []byte(key))
+		if b == nil {
+			return nil
+		}
+		if parent := b.Get(keyParent); len(parent) > 0 {
+			node(gc.ResourceSnapshot, sn+"/"+string(parent))
+		}
+		labelReferences(b, node)
 	}
 	return nil
+}
+
+// labelReferences follows the berth.io/gc.ref.* labels of the record b.
+func labelReferences(b *bolt.Bucket, node func(gc.ResourceType, string)) {
+	lb := bucketPath(b, bucketLabels)
+	if lb == nil {
+		return
+	}
+	_ = lb.ForEach(func(k, v []byte) error {
+		key := string(k)
+		switch {
+		case strings.HasPrefix(key, gc.LabelRefContentPrefix):
+			node(gc.ResourceContent, string(v))
+		case strings.HasPrefix(key, gc.LabelRefSnapshotPrefix):
+			sn, _, _ := strings.Cut(strings.TrimPrefix(key, gc.LabelRefSnapshotPrefix), ".")
+			node(gc.ResourceSnapshot, sn+"/"+string(v))
+		}
+		return nil
+	})
 }
 
 // sweepIngests aborts ingests in the store that no namespace records.
@@ -300,4 +376,51 @@ func (s *scheduler) stop() {
 		s.cancel()
 	}
 	<-s.done
+}
+
+// sweepSnapshots removes backend snapshots that no namespace records.
+func (m *DB) sweepSnapshots(ctx context.Context) error {
+	for name, backend := range m.opts.Snapshotters {
+		recorded := map[string]bool{}
+		if err := m.db.View(func(tx *bolt.Tx) error {
+			return namespacesBucket(tx).ForEachBucket(func(ns []byte) error {
+				b := bucketPath(nsBucket(tx, string(ns)), bucketSnapshots, []byte(name))
+				if b == nil {
+					return nil
+				}
+				return b.ForEachBucket(func(k []byte) error {
+					recorded[string(b.Bucket(k).Get(keyBackend))] = true
+					return nil
+				})
+			})
+		}); err != nil {
+			return err
+		}
+		var garbage []snapshots.Info
+		if err := backend.Walk(ctx, func(info snapshots.Info) error {
+			if !recorded[info.Name] && !m.inflight.has(info.Name) {
+				garbage = append(garbage, info)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		// Remove children before parents: repeat while something goes.
+		for progress := true; progress && len(garbage) > 0; {
+			progress = false
+			var left []snapshots.Info
+			for _, info := range garbage {
+				if err := backend.Remove(ctx, info.Name); err == nil || errdefs.IsNotFound(err) {
+					progress = true
+				} else {
+					left = append(left, info)
+				}
+			}
+			garbage = left
+		}
+		if err := backend.Cleanup(ctx); err != nil {
+			log.G(ctx).Warn("gc: snapshot cleanup", "snapshotter", name, "error", err)
+		}
+	}
+	return nil
 }

@@ -167,7 +167,11 @@ func validateResource(r leases.Resource) error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("resource type %q: must be %q or %q: %w", r.Type, leases.ResourceContent, leases.ResourceIngest, errdefs.ErrInvalidArgument)
+		if sn, ok := strings.CutPrefix(r.Type, leases.ResourceSnapshotPrefix); ok && sn != "" && r.ID != "" {
+			return nil
+		}
+		return fmt.Errorf("resource type %q: must be %q, %q or %q<snapshotter>, with an id: %w", r.Type,
+			leases.ResourceContent, leases.ResourceIngest, leases.ResourceSnapshotPrefix, errdefs.ErrInvalidArgument)
 	}
 }
 
@@ -240,15 +244,15 @@ func (m *DB) ListResources(ctx context.Context, id string) ([]leases.Resource, e
 		if lb == nil {
 			return errLeaseNotFound(id)
 		}
-		for _, typ := range []string{leases.ResourceContent, leases.ResourceIngest} {
-			if rb := lb.Bucket([]byte(typ)); rb != nil {
-				_ = rb.ForEach(func(k, _ []byte) error {
+		return lb.ForEachBucket(func(typ []byte) error {
+			if typ := string(typ); typ != string(bucketLabels) {
+				_ = lb.Bucket([]byte(typ)).ForEach(func(k, _ []byte) error {
 					out = append(out, leases.Resource{Type: typ, ID: string(k)})
 					return nil
 				})
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, err
 }

@@ -116,7 +116,7 @@ func (m *DB) UpdateNamespace(ctx context.Context, ns Namespace, fieldpaths ...st
 
 // DeleteNamespace removes an empty namespace. It fails with
 // ErrFailedPrecondition, saying what remains, while the namespace holds
-// blobs, ingests or leases.
+// blobs, ingests, leases, images or snapshots.
 func (m *DB) DeleteNamespace(ctx context.Context, name string) error {
 	return m.db.Update(func(tx *bolt.Tx) error {
 		b := nsBucket(tx, name)
@@ -131,10 +131,19 @@ func (m *DB) DeleteNamespace(ctx context.Context, name string) error {
 			{"blobs", [][]byte{bucketContent, bucketBlob}},
 			{"ingests", [][]byte{bucketContent, bucketIngest}},
 			{"leases", [][]byte{bucketLeases}},
+			{"images", [][]byte{bucketImages}},
 		} {
 			if n := countKeys(bucketPath(b, c.path...)); n > 0 {
 				held = append(held, fmt.Sprintf("%d %s", n, c.what))
 			}
+		}
+		if sb := b.Bucket(bucketSnapshots); sb != nil {
+			_ = sb.ForEachBucket(func(name []byte) error {
+				if n := countKeys(sb.Bucket(name)); n > 0 {
+					held = append(held, fmt.Sprintf("%d %s snapshots", n, name))
+				}
+				return nil
+			})
 		}
 		if len(held) > 0 {
 			return fmt.Errorf("namespace %q is not empty: it holds %s: %w", name, strings.Join(held, ", "), errdefs.ErrFailedPrecondition)

@@ -19,7 +19,7 @@ func BenchPrepareCommit(b *testing.B, factory Factory) {
 		files int
 	}{{"parent=none", 0}, {"parent=256x4KiB", 256}} {
 		b.Run(bc.name, func(b *testing.B) {
-			ctx := b.Context()
+			ctx := testContext(b)
 			sn := newSnapshotter(b, factory)
 			parent := ""
 			if bc.files > 0 {

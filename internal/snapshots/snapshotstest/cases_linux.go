@@ -58,7 +58,7 @@ func testPrepareWriteCommitView(t *testing.T, factory Factory) {
 	if info := stat(t, sn, "a"); info.Kind != snapshots.KindCommitted || info.Parent != "" {
 		t.Errorf("Stat(a) = %+v, want a committed snapshot without parent", info)
 	}
-	_, err := sn.Stat(t.Context(), "a-key")
+	_, err := sn.Stat(testContext(t), "a-key")
 	wantErr(t, "Stat of the committed key", err, errdefs.ErrNotFound)
 	inspect(t, sn, "a", func(root string) {
 		wantFile(t, filepath.Join(root, "f"), "hello")
@@ -193,7 +193,7 @@ func testViewIsReadOnly(t *testing.T, factory Factory) {
 }
 
 func testRemoveRules(t *testing.T, factory Factory) {
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	layer(t, sn, "parent", "", nil)
 	prepare(t, sn, "active child", "parent")
@@ -218,7 +218,7 @@ func testRemoveRules(t *testing.T, factory Factory) {
 }
 
 func testKeyAndNameConflicts(t *testing.T, factory Factory) {
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	layer(t, sn, "name", "", nil)
 	prepare(t, sn, "key", "")
@@ -242,7 +242,7 @@ func testKeyAndNameConflicts(t *testing.T, factory Factory) {
 }
 
 func testInvalidArguments(t *testing.T, factory Factory) {
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	prepare(t, sn, "k", "")
 	_, err := sn.Prepare(ctx, "", "")
@@ -273,7 +273,7 @@ func testInvalidArguments(t *testing.T, factory Factory) {
 }
 
 func testParentMustBeCommitted(t *testing.T, factory Factory) {
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	prepare(t, sn, "active", "")
 	view(t, sn, "view", "")
@@ -296,7 +296,7 @@ func testParentMustBeCommitted(t *testing.T, factory Factory) {
 }
 
 func testCommitRules(t *testing.T, factory Factory) {
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	view(t, sn, "view", "")
 	layer(t, sn, "committed", "", nil)
@@ -337,12 +337,12 @@ func testStat(t *testing.T, factory Factory) {
 	if diff := cmp.Diff(want, stat(t, sn, "v"), ignoreTimes, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("Stat(v) mismatch (-want +got):\n%s", diff)
 	}
-	_, err := sn.Stat(t.Context(), "missing")
+	_, err := sn.Stat(testContext(t), "missing")
 	wantErr(t, "Stat(missing)", err, errdefs.ErrNotFound)
 }
 
 func testUpdateLabels(t *testing.T, factory Factory) {
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	prepare(t, sn, "a", "", snapshots.WithLabels(map[string]string{"keep": "1", "drop": "2", "change": "3"}))
 	layer(t, sn, "c", "", nil)
@@ -383,7 +383,7 @@ func testUpdateLabels(t *testing.T, factory Factory) {
 }
 
 func testWalkFilters(t *testing.T, factory Factory) {
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	layer(t, sn, "base", "", nil, snapshots.WithLabels(map[string]string{"team": "a", "berth.io/gc.root": "x"}))
 	prepare(t, sn, "active", "base", snapshots.WithLabels(map[string]string{"team": "b"}))
@@ -431,7 +431,7 @@ func testWalkFilters(t *testing.T, factory Factory) {
 }
 
 func testUsage(t *testing.T, factory Factory) {
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	const size = 1 << 20
 	usage := func(key string) snapshots.Usage {
@@ -469,7 +469,7 @@ func testUsage(t *testing.T, factory Factory) {
 }
 
 func testMounts(t *testing.T, factory Factory) {
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	layer(t, sn, "base", "", nil)
 	for _, tt := range []struct {
@@ -497,7 +497,7 @@ func testMounts(t *testing.T, factory Factory) {
 }
 
 func testCleanup(t *testing.T, factory Factory) {
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	layer(t, sn, "keep", "", func(root string) { writeFile(t, filepath.Join(root, "f"), "kept") })
 	layer(t, sn, "gone", "", func(root string) { writeFile(t, filepath.Join(root, "f"), "gone") })
@@ -550,7 +550,7 @@ func testChain128(t *testing.T, factory Factory) {
 
 func testConcurrentPrepares(t *testing.T, factory Factory) {
 	const n = 16
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	layer(t, sn, "base", "", func(root string) { writeFile(t, filepath.Join(root, "base"), "base") })
 
@@ -612,7 +612,7 @@ func prepareWriteCommit(ctx context.Context, sn snapshots.Snapshotter, name, par
 
 func testConcurrentPreparesSameKey(t *testing.T, factory Factory) {
 	const n = 16
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	layer(t, sn, "base", "", nil)
 	errs := make([]error, n)
@@ -658,13 +658,13 @@ func testCommitWithOpenWriter(t *testing.T, factory Factory) {
 		t.Fatal(err)
 	}
 	unmount()
-	_, err = sn.Mounts(t.Context(), "a")
+	_, err = sn.Mounts(testContext(t), "a")
 	wantErr(t, "Mounts of the committed key", err, errdefs.ErrNotFound)
 	inspect(t, sn, "A", func(root string) { wantFile(t, filepath.Join(root, "log"), "before commit\n") })
 }
 
 func testReopen(t *testing.T, factory Factory) {
-	ctx := t.Context()
+	ctx := testContext(t)
 	dir := t.TempDir()
 	sn, closeFn := open(t, factory, dir)
 	layer(t, sn, "base", "", func(root string) { writeFile(t, filepath.Join(root, "f"), "base") })
@@ -697,7 +697,7 @@ func testReopen(t *testing.T, factory Factory) {
 // following the UpperDirer contract for deletions, and checks the result
 // through a view after Commit.
 func testUpperDir(t *testing.T, factory Factory) {
-	ctx := t.Context()
+	ctx := testContext(t)
 	sn := newSnapshotter(t, factory)
 	ud, ok := sn.(snapshots.UpperDirer)
 	if !ok {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/mount"
+	"github.com/berth-dev/berth/internal/namespaces"
 	"github.com/berth-dev/berth/internal/snapshots"
 	"github.com/berth-dev/berth/internal/testutil"
 )
@@ -44,7 +45,7 @@ func Run(t *testing.T, factory Factory) {
 // returned function has closed it already.
 func open(t testing.TB, factory Factory, root string) (snapshots.Snapshotter, func()) {
 	t.Helper()
-	sn, err := factory(t.Context(), root)
+	sn, err := factory(testContext(t), root)
 	if err != nil {
 		t.Fatalf("open snapshotter in %s: %v", root, err)
 	}
@@ -86,7 +87,7 @@ func mountT(t testing.TB, mounts []mount.Mount) (root string, unmount func()) {
 
 func prepare(t testing.TB, sn snapshots.Snapshotter, key, parent string, opts ...snapshots.Opt) []mount.Mount {
 	t.Helper()
-	mounts, err := sn.Prepare(t.Context(), key, parent, opts...)
+	mounts, err := sn.Prepare(testContext(t), key, parent, opts...)
 	if err != nil {
 		t.Fatalf("Prepare(%q, %q): %v", key, parent, err)
 	}
@@ -95,7 +96,7 @@ func prepare(t testing.TB, sn snapshots.Snapshotter, key, parent string, opts ..
 
 func view(t testing.TB, sn snapshots.Snapshotter, key, parent string, opts ...snapshots.Opt) []mount.Mount {
 	t.Helper()
-	mounts, err := sn.View(t.Context(), key, parent, opts...)
+	mounts, err := sn.View(testContext(t), key, parent, opts...)
 	if err != nil {
 		t.Fatalf("View(%q, %q): %v", key, parent, err)
 	}
@@ -104,21 +105,21 @@ func view(t testing.TB, sn snapshots.Snapshotter, key, parent string, opts ...sn
 
 func commit(t testing.TB, sn snapshots.Snapshotter, name, key string, opts ...snapshots.Opt) {
 	t.Helper()
-	if err := sn.Commit(t.Context(), name, key, opts...); err != nil {
+	if err := sn.Commit(testContext(t), name, key, opts...); err != nil {
 		t.Fatalf("Commit(%q, %q): %v", name, key, err)
 	}
 }
 
 func remove(t testing.TB, sn snapshots.Snapshotter, key string) {
 	t.Helper()
-	if err := sn.Remove(t.Context(), key); err != nil {
+	if err := sn.Remove(testContext(t), key); err != nil {
 		t.Fatalf("Remove(%q): %v", key, err)
 	}
 }
 
 func stat(t testing.TB, sn snapshots.Snapshotter, key string) snapshots.Info {
 	t.Helper()
-	info, err := sn.Stat(t.Context(), key)
+	info, err := sn.Stat(testContext(t), key)
 	if err != nil {
 		t.Fatalf("Stat(%q): %v", key, err)
 	}
@@ -153,7 +154,7 @@ func inspect(t testing.TB, sn snapshots.Snapshotter, name string, check func(roo
 func walkNames(t testing.TB, sn snapshots.Snapshotter, filters ...string) []string {
 	t.Helper()
 	var names []string
-	err := sn.Walk(t.Context(), func(info snapshots.Info) error {
+	err := sn.Walk(testContext(t), func(info snapshots.Info) error {
 		names = append(names, info.Name)
 		return nil
 	}, filters...)
@@ -199,4 +200,12 @@ func wantMissing(t testing.TB, path string) {
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("%s: stat error %v, want it to be missing", path, err)
 	}
+}
+
+// namespace is the namespace the suite's calls carry
+// (namespaces.WithNamespace), so snapshotters that require one work unchanged.
+const namespace = "snapshotstest"
+
+func testContext(tb testing.TB) context.Context {
+	return namespaces.WithNamespace(tb.Context(), namespace)
 }
