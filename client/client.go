@@ -23,6 +23,7 @@ import (
 	contentapi "github.com/berth-dev/berth/api/content/v1"
 	eventsapi "github.com/berth-dev/berth/api/events/v1"
 	gcapi "github.com/berth-dev/berth/api/gc/v1"
+	imagesapi "github.com/berth-dev/berth/api/images/v1"
 	introspectionapi "github.com/berth-dev/berth/api/introspection/v1"
 	leasesapi "github.com/berth-dev/berth/api/leases/v1"
 	namespacesapi "github.com/berth-dev/berth/api/namespaces/v1"
@@ -64,6 +65,7 @@ type Client struct {
 	events        eventsapi.EventsClient
 	introspection introspectionapi.IntrospectionClient
 	gc            gcapi.GCClient
+	images        imagesapi.ImagesClient
 }
 
 // Opt sets an option of New.
@@ -114,6 +116,7 @@ func New(ctx context.Context, address string, opts ...Opt) (*Client, error) {
 	c.events = eventsapi.NewEventsClient(c.conn)
 	c.introspection = introspectionapi.NewIntrospectionClient(c.conn)
 	c.gc = gcapi.NewGCClient(c.conn)
+	c.images = imagesapi.NewImagesClient(c.conn)
 	return c, nil
 }
 

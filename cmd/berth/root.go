@@ -97,6 +97,11 @@ Exit codes: 0 success, 1 the command failed, 2 wrong usage.`,
 		newLeaseCommand(a),
 		newEventsCommand(a),
 		newSystemCommand(a),
+		newImageCommand(a),
+		newPullCommand(a),
+		newImagesCommand(a),
+		newRmiCommand(a),
+		newTagCommand(a),
 	)
 	return root
 }

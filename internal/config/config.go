@@ -29,11 +29,24 @@ type Config struct {
 	// State holds runtime state: the socket, task bundles, shim sockets.
 	State string `toml:"state" comment:"Runtime state: API socket, task bundles (mode 0711)."`
 	// LogLevel is debug, info, warn or error.
-	LogLevel string  `toml:"log_level" comment:"debug, info, warn or error."`
-	GRPC     GRPC    `toml:"grpc"`
-	Metrics  Metrics `toml:"metrics"`
-	Content  Content `toml:"content"`
-	GC       GC      `toml:"gc"`
+	LogLevel    string      `toml:"log_level" comment:"debug, info, warn or error."`
+	GRPC        GRPC        `toml:"grpc"`
+	Metrics     Metrics     `toml:"metrics"`
+	Content     Content     `toml:"content"`
+	GC          GC          `toml:"gc"`
+	Snapshotter Snapshotter `toml:"snapshotter"`
+	Registry    Registry    `toml:"registry"`
+}
+
+// Snapshotter chooses how image layers and container filesystems are stored.
+type Snapshotter struct {
+	Name string `toml:"name" comment:"\"overlayfs\", \"native\" (plain copies), or empty: overlayfs when the root supports it, else native."`
+}
+
+// Registry configures pulls.
+type Registry struct {
+	ConfigPath             string `toml:"config_path" comment:"Directory of per-registry hosts.toml files (mirrors, TLS, plain HTTP)."`
+	MaxConcurrentDownloads int    `toml:"max_concurrent_downloads" comment:"Blobs one pull fetches at once."`
 }
 
 // GRPC configures the API socket.
@@ -85,6 +98,7 @@ func Default() Config {
 		GRPC:     GRPC{Address: "/run/berth/berth.sock"},
 		Content:  Content{Sharing: "shared"},
 		GC:       GC{Delay: Duration(100 * time.Millisecond), IngestExpiry: Duration(24 * time.Hour)},
+		Registry: Registry{ConfigPath: "/etc/berth/certs.d", MaxConcurrentDownloads: 3},
 	}
 }
 
@@ -161,6 +175,17 @@ func (c Config) Validate() error {
 	}
 	if c.GC.IngestExpiry <= 0 {
 		return bad("gc.ingest_expiry", "must be positive")
+	}
+	switch c.Snapshotter.Name {
+	case "", "overlayfs", "native":
+	default:
+		return bad("snapshotter.name", "%q is not \"overlayfs\", \"native\" or empty", c.Snapshotter.Name)
+	}
+	if c.Registry.ConfigPath == "" || !filepath.IsAbs(c.Registry.ConfigPath) {
+		return bad("registry.config_path", "must be an absolute path, got %q", c.Registry.ConfigPath)
+	}
+	if n := c.Registry.MaxConcurrentDownloads; n < 1 || n > 64 {
+		return bad("registry.max_concurrent_downloads", "%d is not between 1 and 64", n)
 	}
 	if a := c.Metrics.Address; a != "" && !strings.Contains(a, ":") {
 		return bad("metrics.address", "%q is not host:port", a)

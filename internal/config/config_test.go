@@ -73,6 +73,8 @@ func TestLoadRejectsBadInput(t *testing.T) {
 		{"version = 1\nroot = 3\n", "line 2"},
 		{"version = \n", "line 1"},
 		{"version = 1\n[metrics]\naddress = \"9323\"\n", "metrics.address"},
+		{"version = 1\n[snapshotter]\nname = \"zfs\"\n", "snapshotter.name"},
+		{"version = 1\n[registry]\nmax_concurrent_downloads = 0\n", "registry.max_concurrent_downloads"},
 	}
 	for _, tt := range tests {
 		p := write(t, tt.body)

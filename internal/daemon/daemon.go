@@ -19,24 +19,33 @@ import (
 	eventsapi "github.com/berth-dev/berth/api/events/v1"
 	"github.com/berth-dev/berth/internal/config"
 	"github.com/berth-dev/berth/internal/content/local"
+	"github.com/berth-dev/berth/internal/diff"
 	"github.com/berth-dev/berth/internal/events"
+	"github.com/berth-dev/berth/internal/images"
 	"github.com/berth-dev/berth/internal/log"
 	"github.com/berth-dev/berth/internal/metadata"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/namespaces"
+	"github.com/berth-dev/berth/internal/remote"
 	"github.com/berth-dev/berth/internal/server"
+	"github.com/berth-dev/berth/internal/snapshots"
+	"github.com/berth-dev/berth/internal/snapshots/native"
+	"github.com/berth-dev/berth/internal/snapshots/overlay"
+	"github.com/berth-dev/berth/internal/version"
 	"google.golang.org/grpc"
 )
 
 // Daemon is a running berthd.
 type Daemon struct {
-	cfg      config.Config
-	lock     *os.File
-	db       *metadata.DB
-	events   *events.Exchange
-	metrics  *metrics.Metrics
-	grpc     *grpc.Server
-	listener net.Listener
+	cfg         config.Config
+	lock        *os.File
+	snapshotter snapshots.Snapshotter
+	remote      *remote.Client
+	db          *metadata.DB
+	events      *events.Exchange
+	metrics     *metrics.Metrics
+	grpc        *grpc.Server
+	listener    net.Listener
 }
 
 // shutdownGrace is how long Serve waits for in-flight calls at shutdown
@@ -67,10 +76,16 @@ func New(ctx context.Context, cfg config.Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	sn, err := openSnapshotter(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.snapshotter = sn.backend
 	d.events = events.New()
 	var m *metrics.Metrics
 	d.db, err = metadata.Open(ctx, filepath.Join(cfg.Root, "meta.db"), cs, metadata.Options{
 		ContentSharing: cfg.Content.Sharing,
+		Snapshotters:   map[string]snapshots.Snapshotter{sn.name: sn.backend},
 		IngestExpiry:   time.Duration(cfg.GC.IngestExpiry),
 		GCDelay:        time.Duration(cfg.GC.Delay),
 		OnCollect: func(ctx context.Context, s metadata.GCStats) {
@@ -91,10 +106,22 @@ func New(ctx context.Context, cfg config.Config) (*Daemon, error) {
 	if err := d.db.EnsureNamespace(ctx, namespaces.Default); err != nil {
 		return nil, err
 	}
-	srv := server.New(d.db, d.events, server.Info{
+	d.remote = remote.New(remote.Config{HostsDir: cfg.Registry.ConfigPath, UserAgent: "berth/" + version.Version})
+	puller := images.New(images.Config{
+		Content:         d.db.ContentStore(),
+		Snapshotter:     d.db.Snapshotter(sn.name),
+		SnapshotterName: sn.name,
+		Whiteouts:       sn.whiteouts,
+		Remote:          d.remote,
+		Leases:          d.db,
+		Images:          d.db,
+		Concurrency:     cfg.Registry.MaxConcurrentDownloads,
+	})
+	srv := server.New(d.db, d.events, puller, server.Info{
 		Root: cfg.Root, State: cfg.State, Address: cfg.GRPC.Address, MetricsAddress: cfg.Metrics.Address,
 		StartedAt: time.Now(),
-		Features:  []string{"content.sha256", "content.sha512", "content.sharing=" + cfg.Content.Sharing, "leases.expire", "events", "gc"},
+		Features: []string{"content.sha256", "content.sha512", "content.sharing=" + cfg.Content.Sharing, "leases.expire", "events", "gc",
+			"images.pull", "snapshotter=" + sn.name},
 	})
 	d.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(server.UnaryInterceptor(m)),
@@ -161,8 +188,47 @@ func (d *Daemon) close() {
 	if d.db != nil {
 		d.db.Close()
 	}
+	if d.remote != nil {
+		d.remote.Close()
+	}
+	if d.snapshotter != nil {
+		d.snapshotter.Close()
+	}
 	if d.lock != nil {
 		d.lock.Close() // releases the flock
+	}
+}
+
+// snapshotter is the chosen snapshot backend.
+type snapshotter struct {
+	name      string
+	backend   snapshots.Snapshotter
+	whiteouts diff.WhiteoutMode
+}
+
+// openSnapshotter opens the configured snapshotter under ROOT/snapshots/;
+// with no name configured it takes overlayfs when the root supports it and
+// native otherwise, saying why.
+func openSnapshotter(ctx context.Context, cfg config.Config) (snapshotter, error) {
+	name := cfg.Snapshotter.Name
+	overlayRoot := filepath.Join(cfg.Root, "snapshots", "overlayfs")
+	if name == "" {
+		name = "overlayfs"
+		if err := os.MkdirAll(overlayRoot, 0700); err != nil {
+			return snapshotter{}, err
+		}
+		if err := overlay.Supported(overlayRoot); err != nil {
+			log.G(ctx).Warn("overlayfs cannot be used here; using the native snapshotter (plain copies)", "reason", err)
+			name = "native"
+		}
+	}
+	switch name {
+	case "overlayfs":
+		sn, err := overlay.New(overlayRoot, overlay.Config{})
+		return snapshotter{name: name, backend: sn, whiteouts: diff.OverlayWhiteouts}, err
+	default:
+		sn, err := native.New(filepath.Join(cfg.Root, "snapshots", "native"))
+		return snapshotter{name: name, backend: sn, whiteouts: diff.DeleteWhiteouts}, err
 	}
 }
 

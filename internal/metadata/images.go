@@ -268,3 +268,20 @@ func (m *DB) DeleteImage(ctx context.Context, name string, sync bool) error {
 	m.gc.schedule()
 	return nil
 }
+
+// RecordImage points the image name at target, creating it if needed and
+// keeping the labels of an existing one (what a pull does).
+func (m *DB) RecordImage(ctx context.Context, name string, target ocispec.Descriptor) error {
+	img, err := m.GetImage(ctx, name)
+	if errdefs.IsNotFound(err) {
+		_, err = m.PutImage(ctx, Image{Name: name, Target: target})
+		return err
+	} else if err != nil {
+		return err
+	}
+	if img.Target.Digest == target.Digest {
+		return nil
+	}
+	_, err = m.UpdateImage(ctx, Image{Name: name, Target: target}, "target")
+	return err
+}

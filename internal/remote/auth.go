@@ -2,16 +2,15 @@ package remote
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
-	"sync"
-	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 )
@@ -31,15 +30,29 @@ type Auth struct {
 // IsZero reports whether a carries no credentials.
 func (a Auth) IsZero() bool { return a == Auth{} }
 
+// authenticator turns a into go-containerregistry's Authenticator.
+func (a Auth) authenticator() authn.Authenticator {
+	if a.IsZero() {
+		return authn.Anonymous
+	}
+	return authn.FromConfig(authn.AuthConfig{
+		Username:      a.Username,
+		Password:      a.Password,
+		IdentityToken: a.IdentityToken,
+		RegistryToken: a.RegistryToken,
+	})
+}
+
 // Credentials supplies credentials for a registry host. host is the
 // registry's name for its own server ("docker.io", "localhost:5000", even
 // when hosts.toml points the server elsewhere) and the mirror's host[:port]
 // for a mirror, so a login for a registry is never sent to its mirrors. A
 // host without credentials gets the zero Auth and a nil error; an error
-// aborts the request. Implementations
-// must be safe for concurrent use. The Client asks only when a registry
-// challenges it, and again after a 401, so a changed login takes effect
-// without a restart.
+// aborts the request. Implementations must be safe for concurrent use.
+//
+// The Client asks when it first contacts a host for a set of repository
+// scopes, and again after that host answers 401, so a changed login takes
+// effect without a restart.
 type Credentials interface {
 	Credentials(ctx context.Context, host string) (Auth, error)
 }
@@ -52,252 +65,125 @@ func (f CredentialsFunc) Credentials(ctx context.Context, host string) (Auth, er
 	return f(ctx, host)
 }
 
-// authCache remembers, per host, how the host authenticates (learnt from
-// its WWW-Authenticate challenge) and the bearer tokens obtained, by scope.
-// Safe for concurrent use; concurrent requests for the same token share one
-// token request.
-type authCache struct {
-	mu    sync.Mutex
-	hosts map[string]*hostAuth
+// authKey names one authenticated transport of an endpoint.
+type authKey struct {
+	scopes string // sorted, space-separated
+	source string // whom the Credentials are asked for (credentialsKey)
+	hosts  Auth   // credentials from hosts.toml, if any
 }
 
-type hostAuth struct {
-	scheme  string // "basic" or "bearer"; "" until challenged
-	realm   string
-	service string
-	basic   Auth
-	tokens  map[string]*tokenEntry // by scope key
+// authEntry is an authenticated transport being set up or ready.
+type authEntry struct {
+	done chan struct{} // closed once rt or err is set
+	rt   http.RoundTripper
+	err  error
 }
 
-type tokenEntry struct {
-	done    chan struct{} // closed once value, expires and err are set
-	value   string
-	expires time.Time
-	err     error
-}
-
-func newAuthCache() *authCache { return &authCache{hosts: map[string]*hostAuth{}} }
-
-func (a *authCache) host(name string) *hostAuth {
-	h := a.hosts[name]
-	if h == nil {
-		h = &hostAuth{tokens: map[string]*tokenEntry{}}
-		a.hosts[name] = h
-	}
-	return h
-}
-
-// authorize adds an Authorization header to req when the host's scheme is
-// already known: basic credentials, or a bearer token for rq's scopes
-// (fetched now if not cached or about to expire).
-func (c *Client) authorize(ctx context.Context, ac *authCache, hc *http.Client, p HostPlan, rq request, req *http.Request) error {
-	ac.mu.Lock()
-	h := ac.host(p.Host)
-	scheme, basic := h.scheme, h.basic
-	ac.mu.Unlock()
-	switch scheme {
-	case "basic":
-		req.SetBasicAuth(basic.Username, basic.Password)
-	case "bearer":
-		tok, err := c.token(ctx, ac, hc, p, rq, rq.scopes, false)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	return nil
-}
-
-// challenged handles a 401: it records the host's scheme and gets fresh
-// credentials or a fresh token, and returns the scopes the retry must ask
-// for (rq's plus any the challenge adds). retry is false when nothing can be
-// done (no usable challenge, or basic auth without credentials): the 401
-// stands.
-func (c *Client) challenged(ctx context.Context, ac *authCache, hc *http.Client, p HostPlan, rq request, resp *http.Response) (scopes []string, retry bool, err error) {
-	challenges := parseChallenges(resp.Header.Values("WWW-Authenticate"))
-	var ch *challenge
-	for _, scheme := range []string{"bearer", "basic"} {
-		if i := slices.IndexFunc(challenges, func(c challenge) bool { return c.scheme == scheme }); i >= 0 {
-			ch = &challenges[i]
-			break
-		}
-	}
-	if ch == nil {
-		return nil, false, nil
-	}
-	if ch.scheme == "basic" {
-		creds, err := c.credentials(ctx, p, rq)
-		if err != nil || creds.Username == "" {
-			return nil, false, err
-		}
-		ac.mu.Lock()
-		h := ac.host(p.Host)
-		h.scheme, h.basic = "basic", creds
-		ac.mu.Unlock()
-		return rq.scopes, true, nil
-	}
-	realm := ch.params["realm"]
-	if realm == "" {
-		return nil, false, fmt.Errorf("registry %s: bearer challenge without a realm: %w", p.Host, errBadChallenge)
-	}
-	scopes = slices.Clone(rq.scopes)
-	for _, s := range strings.Fields(ch.params["scope"]) {
-		if !slices.Contains(scopes, s) {
-			scopes = append(scopes, s)
-		}
-	}
-	ac.mu.Lock()
-	h := ac.host(p.Host)
-	h.scheme, h.realm, h.service = "bearer", realm, ch.params["service"]
-	ac.mu.Unlock()
-	if _, err := c.token(ctx, ac, hc, p, rq, scopes, true); err != nil {
-		return nil, false, err
-	}
-	return scopes, true, nil
-}
-
-var errBadChallenge = fmt.Errorf("malformed authentication challenge: %w", errdefs.ErrUnavailable)
-
-// token returns a bearer token for scopes from the cache, or fetches one.
-// force skips a cached token (the registry just refused it).
-func (c *Client) token(ctx context.Context, ac *authCache, hc *http.Client, p HostPlan, rq request, scopes []string, force bool) (string, error) {
-	key := strings.Join(slices.Sorted(slices.Values(scopes)), " ")
-	for range 2 {
-		ac.mu.Lock()
-		h := ac.host(p.Host)
-		e := h.tokens[key]
-		if e != nil {
-			select {
-			case <-e.done:
-				if e.err == nil && !force && c.now().Before(e.expires) {
-					ac.mu.Unlock()
-					return e.value, nil
-				}
-			default:
-				// Another request is fetching this token: share its result.
-				ac.mu.Unlock()
-				select {
-				case <-e.done:
-				case <-ctx.Done():
-					return "", ctx.Err()
-				}
-				if e.err == nil {
-					return e.value, nil
-				}
-				if errors.Is(e.err, context.Canceled) && ctx.Err() == nil {
-					continue // the fetching request gave up, not this one
-				}
-				return "", e.err
-			}
-		}
-		e = &tokenEntry{done: make(chan struct{})}
-		h.tokens[key] = e
-		realm, service := h.realm, h.service
-		ac.mu.Unlock()
-
-		var ttl time.Duration
-		e.value, ttl, e.err = c.fetchToken(ctx, hc, p, rq, realm, service, scopes)
-		e.expires = c.now().Add(ttl - min(ttl/10, 10*time.Second))
-		close(e.done)
-		if e.err != nil {
-			ac.mu.Lock()
-			if h.tokens[key] == e {
-				delete(h.tokens, key)
-			}
-			ac.mu.Unlock()
-		}
-		return e.value, e.err
-	}
-	return "", ctx.Err()
-}
-
-// defaultTokenTTL is used when the token service does not say, as in the
-// distribution token spec.
-const defaultTokenTTL = 60 * time.Second
-
-// fetchToken asks the token service at realm for a token covering scopes:
-// a GET with basic credentials (or anonymous), or, with an identity token,
-// the OAuth2 refresh-token POST.
-func (c *Client) fetchToken(ctx context.Context, hc *http.Client, p HostPlan, rq request, realm, service string, scopes []string) (string, time.Duration, error) {
-	creds, err := c.credentials(ctx, p, rq)
+// authTransport returns the transport that authenticates rq to host p:
+// go-containerregistry's, which pinged the host and, for a bearer
+// challenge, holds a token for rq's scopes that it replaces when the
+// registry refuses it. Transports are kept per endpoint, scopes and
+// credentials; concurrent requests share one set-up. forget drops the
+// transport (after a 401), so the next request looks the credentials up
+// again. A request with its own credentials (Login) gets a transport of
+// its own.
+func (c *Client) authTransport(ctx context.Context, p HostPlan, rq request) (http.RoundTripper, func(), error) {
+	ep, err := c.endpoint(p)
 	if err != nil {
-		return "", 0, err
+		return nil, nil, err
 	}
-	if creds.RegistryToken != "" {
-		return creds.RegistryToken, time.Hour, nil
+	if rq.auth != nil {
+		rt, err := c.handshake(ctx, p, ep.base, *rq.auth, rq.scopes)
+		return rt, func() {}, err
 	}
-	u, err := url.Parse(realm)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", 0, fmt.Errorf("registry %s: token realm %q is not an http(s) URL: %w", p.Host, realm, errBadChallenge)
+	key := authKey{scopes: strings.Join(slices.Sorted(slices.Values(rq.scopes)), " "), source: credentialsKey(p)}
+	if p.auth != nil {
+		key.hosts = *p.auth
 	}
-	var req *http.Request
-	if creds.IdentityToken != "" {
-		form := url.Values{
-			"grant_type":    {"refresh_token"},
-			"refresh_token": {creds.IdentityToken},
-			"client_id":     {"berth"},
+	for {
+		ep.mu.Lock()
+		e, ok := ep.auth[key]
+		if !ok {
+			e = &authEntry{done: make(chan struct{})}
+			ep.auth[key] = e
 		}
-		if service != "" {
-			form.Set("service", service)
+		ep.mu.Unlock()
+		forget := func() {
+			ep.mu.Lock()
+			if ep.auth[key] == e {
+				delete(ep.auth, key)
+			}
+			ep.mu.Unlock()
 		}
-		if len(scopes) > 0 {
-			form.Set("scope", strings.Join(scopes, " "))
+		if !ok {
+			var a Auth
+			if a, e.err = c.credentials(ctx, p, rq); e.err == nil {
+				e.rt, e.err = c.handshake(ctx, p, ep.base, a, rq.scopes)
+			}
+			close(e.done)
+			if e.err != nil {
+				forget()
+			}
+			return e.rt, forget, e.err
 		}
-		req, err = http.NewRequest(http.MethodPost, u.String(), strings.NewReader(form.Encode()))
-		if err != nil {
-			return "", 0, err
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
 		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	} else {
-		q := u.Query()
-		if service != "" {
-			q.Set("service", service)
+		if (errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded)) && ctx.Err() == nil {
+			continue // the request setting it up gave up, not this one
 		}
-		for _, s := range scopes {
-			q.Add("scope", s)
-		}
-		if creds.Username != "" {
-			q.Set("account", creds.Username)
-		}
-		u.RawQuery = q.Encode()
-		req, err = http.NewRequest(http.MethodGet, u.String(), nil)
-		if err != nil {
-			return "", 0, err
-		}
-		if creds.Username != "" {
-			req.SetBasicAuth(creds.Username, creds.Password)
-		}
+		return e.rt, forget, e.err
 	}
-	req.Header.Set("User-Agent", c.userAgent)
-	resp, err := c.roundTrip(ctx, hc, p.Host, req)
+}
+
+// handshake sets up go-containerregistry's authenticating transport for
+// p over base, under the stall detector.
+func (c *Client) handshake(ctx context.Context, p HostPlan, base http.RoundTripper, a Auth, scopes []string) (http.RoundTripper, error) {
+	var opts []name.Option
+	if p.PlainHTTP || p.HTTPFallback {
+		opts = append(opts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(p.Host, opts...)
 	if err != nil {
-		return "", 0, fmt.Errorf("registry %s: get token: %w", p.Host, err)
+		return nil, fmt.Errorf("registry %s: %w: %w", p.Host, err, errdefs.ErrInvalidArgument)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return "", 0, fmt.Errorf("registry %s: get token: %w", p.Host, newError(u.Host, resp))
+	hctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	m := newMeter(c.stall, func() { cancel(stallError(p.Host, c.stall)) })
+	m.begin()
+	rt, err := transport.NewWithContext(hctx, reg, a.authenticator(), base, scopes)
+	m.end()
+	m.stop()
+	if err != nil {
+		if cause := context.Cause(hctx); errors.Is(cause, ErrStalled) {
+			return nil, cause
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, authError(p, err)
 	}
-	defer resp.Body.Close()
-	var body struct {
-		Token       string    `json:"token"`
-		AccessToken string    `json:"access_token"`
-		ExpiresIn   int64     `json:"expires_in"`
-		IssuedAt    time.Time `json:"issued_at"`
+	return rt, nil
+}
+
+// authError turns an error of go-containerregistry's transport (the ping,
+// or the token service answering) into an *Error. Other errors (network,
+// TLS, a malformed challenge) are of kind ErrUnavailable.
+func authError(p HostPlan, err error) error {
+	var te *transport.Error
+	if !errors.As(err, &te) || te.Request == nil {
+		return fmt.Errorf("registry %s: %w: %w", p.Host, err, errdefs.ErrUnavailable)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
-		return "", 0, fmt.Errorf("registry %s: token service %s: decode answer: %w", p.Host, u.Host, err)
+	e := &Error{Host: te.Request.URL.Host, Method: te.Request.Method, Path: te.Request.URL.Path, StatusCode: te.StatusCode}
+	for _, d := range te.Errors {
+		e.Errors = append(e.Errors, Diagnostic{Code: string(d.Code), Message: d.Message})
 	}
-	tok := body.Token
-	if tok == "" {
-		tok = body.AccessToken
+	if e.Host == p.Host && e.Path == apiRoot(p) {
+		return e // the ping
 	}
-	if tok == "" {
-		return "", 0, fmt.Errorf("registry %s: token service %s answered without a token: %w", p.Host, u.Host, errBadChallenge)
-	}
-	ttl := defaultTokenTTL
-	if body.ExpiresIn > 0 {
-		ttl = time.Duration(body.ExpiresIn) * time.Second
-	}
-	return tok, ttl, nil
+	return fmt.Errorf("registry %s: get token: %w", p.Host, e)
 }
 
 // credentials picks the credentials for host p: an explicit override (rq),
@@ -338,82 +224,12 @@ func (c *Client) Login(ctx context.Context, registry string, a Auth) error {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	p := plans[len(plans)-1]
-	resp, err := c.do(ctx, p, request{method: http.MethodGet, path: "/", auth: &a, ac: newAuthCache()})
+	resp, err := c.do(ctx, p, request{method: http.MethodGet, path: "/", auth: &a})
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	resp.Body.Close()
 	return nil
-}
-
-// challenge is one parsed WWW-Authenticate challenge.
-type challenge struct {
-	scheme string // lowercase
-	params map[string]string
-}
-
-// parseChallenges parses WWW-Authenticate header values (RFC 7235): each
-// may hold several challenges, each a scheme followed by comma-separated
-// key=value or key="quoted value" parameters.
-func parseChallenges(values []string) []challenge {
-	var out []challenge
-	for _, v := range values {
-		s := v
-		var cur *challenge
-		for {
-			s = strings.TrimLeft(s, " \t,")
-			if s == "" {
-				break
-			}
-			tok, rest := scanToken(s)
-			if tok == "" {
-				break // unparseable: keep what we have
-			}
-			rest = strings.TrimLeft(rest, " \t")
-			if strings.HasPrefix(rest, "=") && cur != nil {
-				var val string
-				val, rest = scanValue(strings.TrimLeft(rest[1:], " \t"))
-				cur.params[strings.ToLower(tok)] = val
-				s = rest
-				continue
-			}
-			out = append(out, challenge{scheme: strings.ToLower(tok), params: map[string]string{}})
-			cur = &out[len(out)-1]
-			s = rest
-		}
-	}
-	return out
-}
-
-func scanToken(s string) (tok, rest string) {
-	i := strings.IndexFunc(s, func(r rune) bool {
-		return r == ' ' || r == '\t' || r == ',' || r == '=' || r == '"'
-	})
-	if i < 0 {
-		return s, ""
-	}
-	return s[:i], s[i:]
-}
-
-func scanValue(s string) (val, rest string) {
-	if !strings.HasPrefix(s, `"`) {
-		return scanToken(s)
-	}
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			if i+1 < len(s) {
-				i++
-				b.WriteByte(s[i])
-			}
-		case '"':
-			return b.String(), s[i+1:]
-		default:
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String(), ""
 }
 
 // repositoryScope is the token scope for actions ("pull" or "pull,push") on

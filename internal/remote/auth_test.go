@@ -1,16 +1,19 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/remote/remotetest"
@@ -25,18 +28,34 @@ func staticCredentials(host string, a Auth) Credentials {
 	})
 }
 
-func TestParseChallenges(t *testing.T) {
-	got := parseChallenges([]string{
-		`Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"`,
-		`Basic realm="x, y", Newauth realm=apps, type=1, title="Login to \"apps\""`,
-	})
-	want := []challenge{
-		{"bearer", map[string]string{"realm": "https://auth.docker.io/token", "service": "registry.docker.io", "scope": "repository:library/busybox:pull"}},
-		{"basic", map[string]string{"realm": "x, y"}},
-		{"newauth", map[string]string{"realm": "apps", "type": "1", "title": `Login to "apps"`}},
+// otherChallengeFirst puts a challenge of an unknown scheme, with quoted
+// commas and escapes, before the registry's own.
+type otherChallengeFirst struct{ http.ResponseWriter }
+
+func (w otherChallengeFirst) WriteHeader(code int) {
+	if code == http.StatusUnauthorized {
+		h := w.Header()
+		own := h.Values("WWW-Authenticate")
+		h.Set("WWW-Authenticate", `Newauth realm="apps, and more", type=1, title="Login to \"apps\""`)
+		for _, v := range own {
+			h.Add("WWW-Authenticate", v)
+		}
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %+v", got)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func TestBearerChallengeAmongOthersIsAnswered(t *testing.T) {
+	ctx := testContext(t)
+	s := seed(t, remotetest.Options{Auth: remotetest.AuthBearer, Username: "robot", Password: "s3cret"}, 100)
+	s.reg.Inject(remotetest.Fault{Path: "/v2/", Action: func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		next.ServeHTTP(otherChallengeFirst{w}, r)
+	}})
+	c, _ := newTestClient(t, Config{Credentials: staticCredentials(s.reg.Host, Auth{Username: "robot", Password: "s3cret"})})
+	if _, _, err := c.Resolve(ctx, s.ref); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.reg.TokenRequests(); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
 	}
 }
 
@@ -130,39 +149,48 @@ func TestBearerAuth(t *testing.T) {
 	}
 }
 
-func TestBearerTokenRefreshedAfterExpiry(t *testing.T) {
+func TestBearerTokenReplacedWhenRefused(t *testing.T) {
 	ctx := testContext(t)
-	s := seed(t, remotetest.Options{Auth: remotetest.AuthBearer, TokenTTL: time.Hour}, 100)
+	s := seed(t, remotetest.Options{Auth: remotetest.AuthBearer}, 100)
 	c, _ := newTestClient(t, Config{})
-	now := time.Now()
-	c.now = func() time.Time { return now }
 	if _, _, err := c.Resolve(ctx, s.ref); err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(time.Hour - 5*time.Second) // inside the refresh margin: refreshed before use
-	if _, _, err := c.Resolve(ctx, s.ref); err != nil {
-		t.Fatal(err)
-	}
-	if n := s.reg.TokenRequests(); n != 2 {
-		t.Errorf("%d token requests, want 2", n)
-	}
-	unauthenticated := 0
-	for _, q := range s.reg.Requests() {
-		if q.Header.Get("Authorization") == "" {
-			unauthenticated++
-		}
-	}
-	if unauthenticated != 1 {
-		t.Errorf("%d requests without a token, want only the first", unauthenticated)
-	}
-
-	// A token the registry stopped accepting is replaced after one 401.
+	// A token the registry stopped accepting (expired or revoked) is
+	// replaced after one 401.
 	s.reg.RevokeTokens()
 	if _, _, err := c.Resolve(ctx, s.ref); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.reg.TokenRequests(); n != 3 {
-		t.Errorf("%d token requests after revocation, want 3", n)
+	if n := s.reg.TokenRequests(); n != 2 {
+		t.Errorf("%d token requests after revocation, want 2", n)
+	}
+
+	// An upload refused that way is sent again with its body.
+	push := func(data []byte) {
+		t.Helper()
+		desc := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(data), Size: int64(len(data))}
+		err := c.Push(ctx, s.ref, desc, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, PushOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.reg.HasBlob("library/app", desc.Digest) {
+			t.Errorf("blob %s not stored", desc.Digest)
+		}
+	}
+	push([]byte("first"))
+	s.reg.Inject(remotetest.Fault{Method: http.MethodPost, Path: "/blobs/uploads/", Times: 1, Action: func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		next.ServeHTTP(w, r)
+		s.reg.RevokeTokens() // the PUT that follows is refused
+	}})
+	push([]byte("second, after the token was revoked"))
+	if n := s.reg.TokenRequests(); n != 4 {
+		t.Errorf("%d token requests, want 4 (pull, pull again, push, push again)", n)
+	}
+	for _, q := range s.reg.Requests() {
+		if q.Header.Get("Authorization") == "" && q.Path != "/v2/" {
+			t.Errorf("%s %s sent without a token", q.Method, q.Path)
+		}
 	}
 }
 

@@ -13,11 +13,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/log"
@@ -33,7 +36,8 @@ type Config struct {
 	// Credentials supplies credentials per host; nil means anonymous
 	// (except where hosts.toml sets credentials).
 	Credentials Credentials
-	// UserAgent is sent with every request; "" means "berth".
+	// UserAgent starts the User-Agent of every request, which
+	// go-containerregistry's version follows; "" means "berth".
 	UserAgent string
 	Retry     RetryPolicy
 	Stall     StallPolicy
@@ -75,8 +79,8 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 
 // Client talks to registries through the hosts configured for them. It is
 // safe for concurrent use by any number of goroutines: pulls of many blobs
-// share its connections, its knowledge of how each host authenticates and
-// its bearer tokens. Readers it returns are for one goroutine each.
+// share its connections and its authenticated transports (with their
+// bearer tokens). Readers it returns are for one goroutine each.
 type Client struct {
 	hosts     *hostsConfig
 	creds     Credentials
@@ -84,20 +88,13 @@ type Client struct {
 	retry     RetryPolicy
 	stall     StallPolicy
 	chunkSize int64
-	auth      *authCache
 
-	mu      sync.Mutex
-	clients map[string]cachedClient // by scheme://host
+	mu        sync.Mutex
+	endpoints map[string]*endpoint // by HostPlan.URL
 
 	// Seams for tests in this package.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
-}
-
-type cachedClient struct {
-	key string // TLS settings and certificate file times
-	hc  *http.Client
-	tr  *http.Transport
 }
 
 // New returns a Client for cfg. It does no I/O.
@@ -117,8 +114,7 @@ func New(cfg Config) *Client {
 		retry:     cfg.Retry.withDefaults(),
 		stall:     cfg.Stall.withDefaults(),
 		chunkSize: cfg.ChunkSize,
-		auth:      newAuthCache(),
-		clients:   map[string]cachedClient{},
+		endpoints: map[string]*endpoint{},
 		now:       time.Now,
 		sleep:     sleepCtx,
 	}
@@ -128,8 +124,8 @@ func New(cfg Config) *Client {
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, cc := range c.clients {
-		cc.tr.CloseIdleConnections()
+	for _, ep := range c.endpoints {
+		ep.tr.CloseIdleConnections()
 	}
 	return nil
 }
@@ -204,7 +200,6 @@ type request struct {
 	size   int64                         // body length; -1 when unknown
 	scopes []string                      // bearer token scopes
 	auth   *Auth                         // overrides the credentials lookup
-	ac     *authCache                    // nil: the Client's
 }
 
 func (rq request) url(p HostPlan) *url.URL {
@@ -247,30 +242,28 @@ func (c *Client) failover(ctx context.Context, op string, hosts []HostPlan, fn f
 }
 
 // do sends rq to host p, retrying with backoff on 429, 5xx and transient
-// connection errors. It returns a 2xx response (the caller closes its body)
-// or an error: *Error for other statuses.
+// connection errors. These are the only retries: go-containerregistry's
+// retrying transport is not used, so they are not multiplied. It returns a
+// 2xx response (the caller closes its body) or an error: *Error for other
+// statuses.
 func (c *Client) do(ctx context.Context, p HostPlan, rq request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		resp, err := c.send(ctx, p, rq)
 		var wait time.Duration
-		switch {
-		case err != nil:
-			if ctx.Err() != nil || !isTransient(err) {
-				return nil, err
+		if err == nil {
+			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+				return resp, nil
 			}
-		case resp.StatusCode >= 200 && resp.StatusCode < 300:
-			return resp, nil
-		case resp.StatusCode == http.StatusTooManyRequests:
-			wait = retryAfter(resp.Header.Get("Retry-After"), c.now())
-			err = newError(p.Host, resp)
-			if wait > c.retry.MaxRetryAfter {
-				return nil, fmt.Errorf("%w (Retry-After %s is over the %s limit)", err, wait, c.retry.MaxRetryAfter)
+			if resp.StatusCode == http.StatusTooManyRequests {
+				wait = retryAfter(resp.Header.Get("Retry-After"), c.now())
 			}
-		case resp.StatusCode == http.StatusInternalServerError, resp.StatusCode == http.StatusBadGateway,
-			resp.StatusCode == http.StatusServiceUnavailable, resp.StatusCode == http.StatusGatewayTimeout:
 			err = newError(p.Host, resp)
-		default:
-			return nil, newError(p.Host, resp)
+		}
+		if ctx.Err() != nil || !retryable(err) {
+			return nil, err
+		}
+		if wait > c.retry.MaxRetryAfter {
+			return nil, fmt.Errorf("%w (Retry-After %s is over the %s limit)", err, wait, c.retry.MaxRetryAfter)
 		}
 		if attempt >= c.retry.Attempts {
 			return nil, err
@@ -283,6 +276,22 @@ func (c *Client) do(ctx context.Context, p HostPlan, rq request) (*http.Response
 			return nil, err
 		}
 	}
+}
+
+// retryable reports whether a failed request is worth retrying on the same
+// host: the registry (or its token service) answered 429, 500, 502, 503 or
+// 504, or the connection broke (isTransient).
+func retryable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		switch e.StatusCode {
+		case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	return isTransient(err)
 }
 
 // backoff is the wait before retry number attempt+1: Initial doubled per
@@ -310,42 +319,25 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// send makes one attempt of rq, answering an authentication challenge once.
+// send makes one attempt of rq through p's authenticated transport, which
+// answers a bearer challenge by fetching a new token and sending the
+// request once more. A 401 that stands, or a token service refusing,
+// drops the transport so that the next attempt starts afresh.
 func (c *Client) send(ctx context.Context, p HostPlan, rq request) (*http.Response, error) {
-	hc, err := c.httpClient(p)
+	rt, forget, err := c.authTransport(ctx, p, rq)
 	if err != nil {
 		return nil, err
 	}
-	ac := rq.ac
-	if ac == nil {
-		ac = c.auth
+	req, err := c.newRequest(p, rq)
+	if err != nil {
+		return nil, err
 	}
-	for try := 0; ; try++ {
-		req, err := c.newRequest(p, rq)
-		if err != nil {
-			return nil, err
-		}
-		if err := c.authorize(ctx, ac, hc, p, rq, req); err != nil {
-			if req.Body != nil {
-				req.Body.Close()
-			}
-			return nil, err
-		}
-		resp, err := c.roundTrip(ctx, hc, p.Host, req)
-		if err != nil || resp.StatusCode != http.StatusUnauthorized || try > 0 {
-			return resp, err
-		}
-		scopes, retry, err := c.challenged(ctx, ac, hc, p, rq, resp)
-		if err != nil {
-			resp.Body.Close()
-			return nil, err
-		}
-		if !retry {
-			return resp, nil
-		}
-		resp.Body.Close()
-		rq.scopes = scopes
+	resp, err := c.roundTrip(ctx, rt, p, req)
+	var e *Error
+	if (err == nil && resp.StatusCode == http.StatusUnauthorized) || errors.As(err, &e) {
+		forget()
 	}
+	return resp, err
 }
 
 func (c *Client) newRequest(p HostPlan, rq request) (*http.Request, error) {
@@ -368,7 +360,6 @@ func (c *Client) newRequest(p HostPlan, rq request) (*http.Request, error) {
 		req.ContentLength = rq.size
 		req.GetBody = rq.body
 	}
-	req.Header.Set("User-Agent", c.userAgent)
 	for k, vs := range p.Header {
 		req.Header[k] = vs
 	}
@@ -378,11 +369,11 @@ func (c *Client) newRequest(p HostPlan, rq request) (*http.Request, error) {
 	return req, nil
 }
 
-// roundTrip sends req under the stall detector. The response body, if any,
-// must be closed; closing it releases the request's context.
-func (c *Client) roundTrip(ctx context.Context, hc *http.Client, host string, req *http.Request) (*http.Response, error) {
+// roundTrip sends req through rt under the stall detector. The response
+// body, if any, must be closed; closing it releases the request's context.
+func (c *Client) roundTrip(ctx context.Context, rt http.RoundTripper, p HostPlan, req *http.Request) (*http.Response, error) {
 	actx, cancel := context.WithCancelCause(ctx)
-	m := newMeter(c.stall, func() { cancel(stallError(host, c.stall)) })
+	m := newMeter(c.stall, func() { cancel(stallError(p.Host, c.stall)) })
 	req = req.WithContext(actx)
 	if req.Body != nil && req.Body != http.NoBody {
 		req.Body = &countingBody{rc: req.Body, m: m}
@@ -397,7 +388,7 @@ func (c *Client) roundTrip(ctx context.Context, hc *http.Client, host string, re
 		}
 	}
 	m.begin()
-	resp, err := hc.Do(req)
+	resp, err := (&http.Client{Transport: rt}).Do(req)
 	m.endRequest()
 	if err != nil {
 		m.stop()
@@ -409,7 +400,7 @@ func (c *Client) roundTrip(ctx context.Context, hc *http.Client, host string, re
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("registry %s: %w: %w", host, err, errdefs.ErrUnavailable)
+		return nil, authError(p, err)
 	}
 	resp.Body = &meteredBody{rc: resp.Body, m: m, ctx: actx, cancel: cancel}
 	return resp, nil
@@ -440,39 +431,54 @@ func isTransient(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// httpClient returns the HTTP client for p's endpoint, built from its TLS
-// settings. It is rebuilt when the settings or the certificate files
-// change, so hosts.toml edits take effect on the next request.
-func (c *Client) httpClient(p HostPlan) (*http.Client, error) {
-	id := p.base.Scheme + "://" + p.Host
-	key := tlsKey(p)
+// endpoint is one host's connections and the authenticated transports
+// built on them.
+type endpoint struct {
+	key  string            // the settings and certificate file times it was built from
+	tr   *http.Transport   // connections
+	base http.RoundTripper // tr for go-containerregistry: hostTransport, sending the User-Agent
+
+	mu   sync.Mutex
+	auth map[authKey]*authEntry
+}
+
+// endpoint returns p's endpoint. A new one, with new connections and no
+// authenticated transports, replaces it when p's settings or certificate
+// files change, so hosts.toml edits take effect on the next request.
+func (c *Client) endpoint(p HostPlan) (*endpoint, error) {
+	key := endpointKey(p)
 	c.mu.Lock()
-	cc, ok := c.clients[id]
+	ep, ok := c.endpoints[p.URL]
 	c.mu.Unlock()
-	if ok && cc.key == key {
-		return cc.hc, nil
+	if ok && ep.key == key {
+		return ep, nil
 	}
 	tr, err := newTransport(p)
 	if err != nil {
 		return nil, err
 	}
-	var rt http.RoundTripper = tr
-	if p.HTTPFallback {
-		rt = &httpFallback{base: tr, plain: map[string]bool{}}
-	}
-	hc := &http.Client{Transport: rt}
 	c.mu.Lock()
-	if old, ok := c.clients[id]; ok {
-		old.tr.CloseIdleConnections()
+	defer c.mu.Unlock()
+	if cur, ok := c.endpoints[p.URL]; ok {
+		if cur.key == key { // another request was first
+			tr.CloseIdleConnections()
+			return cur, nil
+		}
+		cur.tr.CloseIdleConnections()
 	}
-	c.clients[id] = cachedClient{key: key, hc: hc, tr: tr}
-	c.mu.Unlock()
-	return hc, nil
+	ep = &endpoint{
+		key:  key,
+		tr:   tr,
+		base: transport.NewUserAgent(newHostTransport(p, tr), c.userAgent),
+		auth: map[authKey]*authEntry{},
+	}
+	c.endpoints[p.URL] = ep
+	return ep, nil
 }
 
-func tlsKey(p HostPlan) string {
+func endpointKey(p HostPlan) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "skip=%t fallback=%t", p.SkipVerify, p.HTTPFallback)
+	fmt.Fprintf(&b, "skip=%t fallback=%t header=%v", p.SkipVerify, p.HTTPFallback, p.Header)
 	stamp := func(f string) {
 		fmt.Fprintf(&b, " %q", f)
 		if fi, err := os.Stat(f); err == nil {
@@ -534,42 +540,100 @@ func newTransport(p HostPlan) (*http.Transport, error) {
 	}, nil
 }
 
-// httpFallback sends https requests as plain http to hosts found to answer
-// TLS with plain HTTP, as containerd and Docker do for loopback registries
-// without configuration. Only used for such hosts.
-type httpFallback struct {
-	base http.RoundTripper
-
-	mu    sync.Mutex
-	plain map[string]bool
+// apiRoot is the path of p's API root, ending in "/".
+func apiRoot(p HostPlan) string {
+	return strings.TrimSuffix(p.base.Path, "/") + "/"
 }
 
-func (f *httpFallback) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "https" {
-		return f.base.RoundTrip(req)
+// hostTransport carries the requests of go-containerregistry's
+// authenticating transport, which knows a registry only by its host name,
+// to the host of one HostPlan:
+//
+//   - Requests for the host use the plan's scheme. go-containerregistry's
+//     ping also tries http for loopback and private addresses, which must
+//     not downgrade a host configured as https. A loopback host without
+//     configuration (HTTPFallback) is tried over https and falls back to
+//     plain http once it answers TLS with HTTP, as containerd and Docker do;
+//     that is remembered per host.
+//   - The ping of <host>/v2/ goes to the plan's API root.
+//   - The plan's extra headers are added to requests for the host that do
+//     not set them.
+//   - A request sent again with its body spent (the bearer transport sends a
+//     request once more after replacing a refused token) gets a new body
+//     from GetBody.
+type hostTransport struct {
+	base     http.RoundTripper
+	host     string
+	scheme   string // the plan's: "https" or "http"
+	fallback bool   // HTTPFallback
+	root     string // apiRoot
+	header   http.Header
+
+	mu    sync.Mutex
+	plain map[string]bool // hosts found to answer TLS with plain HTTP
+}
+
+func newHostTransport(p HostPlan, base http.RoundTripper) *hostTransport {
+	return &hostTransport{
+		base:     base,
+		host:     p.Host,
+		scheme:   p.base.Scheme,
+		fallback: p.HTTPFallback,
+		root:     apiRoot(p),
+		header:   p.Header,
+		plain:    map[string]bool{},
 	}
-	f.mu.Lock()
-	plain := f.plain[req.URL.Host]
-	f.mu.Unlock()
+}
+
+func (t *hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	if b, ok := req.Body.(*countingBody); ok && b.spent.Load() && req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			req.Body.Close()
+			return nil, err
+		}
+		r.Body = body
+	}
+	if r.URL.Host == t.host {
+		if !t.fallback || r.URL.Scheme != "http" {
+			r.URL.Scheme = t.scheme
+		}
+		if r.URL.Path == "/v2/" {
+			r.URL.Path, r.URL.RawPath = t.root, ""
+		}
+		for k, vs := range t.header {
+			if _, ok := r.Header[k]; !ok {
+				r.Header[k] = slices.Clone(vs)
+			}
+		}
+	}
+	if !t.fallback || r.URL.Scheme != "https" {
+		return t.base.RoundTrip(r)
+	}
+	t.mu.Lock()
+	plain := t.plain[r.URL.Host]
+	t.mu.Unlock()
+	hasBody := r.Body != nil && r.Body != http.NoBody
 	if !plain {
-		resp, err := f.base.RoundTrip(req)
-		if err == nil || !answeredPlainHTTP(err) || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+		resp, err := t.base.RoundTrip(r)
+		if err == nil || !answeredPlainHTTP(err) || (hasBody && r.GetBody == nil) {
 			return resp, err
 		}
-		f.mu.Lock()
-		f.plain[req.URL.Host] = true
-		f.mu.Unlock()
+		t.mu.Lock()
+		t.plain[r.URL.Host] = true
+		t.mu.Unlock()
 	}
-	r := req.Clone(req.Context())
-	r.URL.Scheme = "http"
-	if req.Body != nil && req.Body != http.NoBody && !plain {
-		b, err := req.GetBody()
+	h := r.Clone(r.Context())
+	h.URL.Scheme = "http"
+	if hasBody && !plain {
+		b, err := r.GetBody()
 		if err != nil {
 			return nil, err
 		}
-		r.Body = b
+		h.Body = b
 	}
-	return f.base.RoundTrip(r)
+	return t.base.RoundTrip(h)
 }
 
 func answeredPlainHTTP(err error) bool {

@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,5 +156,62 @@ func TestTLSRegistry(t *testing.T) {
 	err := resolve(server + "ca = \"missing.pem\"\n")
 	if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "missing.pem") {
 		t.Errorf("missing ca file: %v", err)
+	}
+}
+
+func TestHTTPSHostIsNotDowngraded(t *testing.T) {
+	reg := remotetest.New(t, remotetest.Options{}) // plain HTTP only
+	reg.PushImage(t, "app:1", remotetest.RandomImage(t, 1, 100))
+	dir := t.TempDir()
+	writeHosts(t, dir, "registry.test", fmt.Sprintf("server = %q\n", "https://"+reg.Host))
+	c, _ := newTestClient(t, Config{HostsDir: dir})
+	if _, _, err := c.Resolve(testContext(t), mustParse(t, "registry.test/app:1")); err == nil {
+		t.Error("resolved over plain HTTP from a host configured as https")
+	}
+	for _, q := range reg.Requests() {
+		t.Errorf("%s %s sent over plain HTTP", q.Method, q.Path)
+	}
+}
+
+func TestHostBelowAPathGetsEveryRequestWithItsHeaders(t *testing.T) {
+	ctx := testContext(t)
+	reg := remotetest.New(t, remotetest.Options{Auth: remotetest.AuthBasic, Username: "robot", Password: "s3cret"})
+	want := reg.PushImage(t, "app:1", remotetest.RandomImage(t, 1, 100))
+	target, err := url.Parse(reg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	var seen []string
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s %s x-team=%s", r.Method, r.URL.Path, r.Header.Get("X-Team")))
+		mu.Unlock()
+		rest, ok := strings.CutPrefix(r.URL.Path, "/mirror")
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		r.URL.Path, r.URL.RawPath = rest, ""
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	dir := t.TempDir()
+	writeHosts(t, dir, "registry.test", fmt.Sprintf("server = %q\nusername = \"robot\"\npassword = \"s3cret\"\n[header]\nx-team = \"build\"\n", front.URL+"/mirror"))
+	c, _ := newTestClient(t, Config{HostsDir: dir})
+	ref := mustParse(t, "registry.test/app:1")
+	if _, desc, err := c.Resolve(ctx, ref); err != nil || desc.Digest != want.Digest {
+		t.Fatalf("resolved %+v, %v", desc, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) < 2 {
+		t.Errorf("requests %q, want the ping and the manifest", seen)
+	}
+	for _, s := range seen {
+		if !strings.Contains(s, " /mirror/v2/") || !strings.HasSuffix(s, "x-team=build") {
+			t.Errorf("request %q not below the API root /mirror/v2 with the host's header", s)
+		}
 	}
 }

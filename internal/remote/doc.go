@@ -3,14 +3,18 @@
 // them to descriptors, streams blobs and manifests out of registries,
 // pushes them in, lists tags and picks platforms from indexes. It owns the
 // hosts configuration (mirrors, TLS, plain HTTP, per-mirror credentials),
-// authentication (anonymous, basic, bearer tokens) and the transfer
-// policies (failover, retries, stall detection).
+// the choice of credentials, and the transfer policies (failover, retries,
+// stall detection). The authentication protocol itself (challenge ping,
+// basic, bearer token exchange and refresh) is go-containerregistry's
+// transport package; Docker config files and credential helpers are read
+// and written with the Docker CLI's config package, as
+// go-containerregistry's authn does.
 //
 // It must not store anything: it never imports the content store or other
 // daemon-side packages. The image pull pipeline (package images) streams
 // what Fetch returns into the content store; the daemonless CLI verbs use
 // it directly. It imports only errdefs, log, the OCI specs, go-digest,
-// go-toml and go-containerregistry.
+// go-toml, go-containerregistry and github.com/docker/cli/cli/config.
 //
 // # Words
 //
@@ -58,21 +62,29 @@
 //
 // # Transfers
 //
-// Every request runs under a stall detector (StallPolicy): if fewer than
-// MinRate bytes/s move over a Window of time spent waiting on the network,
-// the request is aborted with ErrStalled. Requests are retried on the same
-// host (RetryPolicy) on 429 (honouring Retry-After), 500, 502, 503, 504 and
-// reset connections, with exponential backoff; then the next host is tried
-// (also on 404, refused connections, TLS errors and stalls). Errors name
-// the operation and object, carry the last host's error (the upstream's,
-// since the server is last) and list what earlier hosts said.
+// Every request, and setting up authentication with a host, runs under a
+// stall detector (StallPolicy): if fewer than MinRate bytes/s move over a
+// Window of time spent waiting on the network, the request is aborted with
+// ErrStalled. Requests are retried on the same host (RetryPolicy) on 429
+// (honouring Retry-After), 500, 502, 503, 504 and reset connections, with
+// exponential backoff; then the next host is tried (also on 404, refused
+// connections, TLS errors and stalls). These retries cover the ping and
+// token requests too, and are the only ones: go-containerregistry's
+// retrying transport is not used. A token service (bearer challenge realm)
+// named by a loopback, private or link-local IP address must be on the
+// registry's own host and port, and an http realm needs a plain-HTTP
+// registry (go-containerregistry's guard against request forgery). Errors
+// name the operation and object, carry the last host's error (the
+// upstream's, since the server is last) and list what earlier hosts said.
 //
 // # Concurrency
 //
 // A Client is safe for concurrent use and meant to be shared: it caches
-// connections per host, what each host's authentication challenge asked
-// for, and bearer tokens per scope (refreshed before they expire, and again
-// when a registry refuses one). Readers it returns belong to one goroutine.
+// connections per host and, per host, credentials and set of repository
+// scopes, go-containerregistry's authenticated transport, which pinged the
+// host once and holds its bearer token (replaced when the registry refuses
+// it). A 401 that stands drops that transport. Readers it returns belong to
+// one goroutine.
 package remote
 
 import (

@@ -124,13 +124,14 @@ func TestDockerConfigSaveAndRemoveKeepOtherKeys(t *testing.T) {
 }
 
 // fakeHelper is a docker-credential-testhelper script keeping one file per
-// server under a temporary directory, speaking the helper protocol.
+// server under a temporary directory, speaking the helper protocol (errors
+// on stdout, as docker-credential-helpers' credentials.Serve prints them).
 const fakeHelper = `#!/bin/sh
 key() { printf '%s' "$1" | tr -c 'a-zA-Z0-9.' '_'; }
 case "$1" in
 get)
 	read -r server
-	[ "$server" = "broken.test" ] && { echo "keychain is locked" >&2; exit 1; }
+	[ "$server" = "broken.test" ] && { echo "keychain is locked"; exit 1; }
 	f="$HELPER_STORE/$(key "$server")"
 	if [ -f "$f" ]; then cat "$f"; else echo "credentials not found in native keychain"; exit 1; fi ;;
 store)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -194,13 +195,16 @@ func (b *meteredBody) Close() error {
 	return err
 }
 
-// countingBody counts request body bytes into a meter.
+// countingBody counts request body bytes into a meter. It is spent once
+// read or closed (see hostTransport).
 type countingBody struct {
-	rc io.ReadCloser
-	m  *meter
+	rc    io.ReadCloser
+	m     *meter
+	spent atomic.Bool
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
+	b.spent.Store(true)
 	n, err := b.rc.Read(p)
 	b.m.add(n)
 	if err == io.EOF {
@@ -209,4 +213,7 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *countingBody) Close() error { return b.rc.Close() }
+func (b *countingBody) Close() error {
+	b.spent.Store(true)
+	return b.rc.Close()
+}

@@ -12,11 +12,13 @@ import (
 	contentapi "github.com/berth-dev/berth/api/content/v1"
 	eventsapi "github.com/berth-dev/berth/api/events/v1"
 	gcapi "github.com/berth-dev/berth/api/gc/v1"
+	imagesapi "github.com/berth-dev/berth/api/images/v1"
 	introspectionapi "github.com/berth-dev/berth/api/introspection/v1"
 	leasesapi "github.com/berth-dev/berth/api/leases/v1"
 	namespacesapi "github.com/berth-dev/berth/api/namespaces/v1"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/events"
+	"github.com/berth-dev/berth/internal/images"
 	"github.com/berth-dev/berth/internal/metadata"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -34,12 +36,14 @@ type Server struct {
 	db      *metadata.DB
 	content content.Store
 	events  *events.Exchange
+	puller  *images.Puller
 	info    Info
 }
 
-// New returns a Server over db (and its namespaced content store) publishing to ex.
-func New(db *metadata.DB, ex *events.Exchange, info Info) *Server {
-	return &Server{db: db, content: db.ContentStore(), events: ex, info: info}
+// New returns a Server over db (and its namespaced content store) publishing
+// to ex and pulling with puller.
+func New(db *metadata.DB, ex *events.Exchange, puller *images.Puller, info Info) *Server {
+	return &Server{db: db, content: db.ContentStore(), events: ex, puller: puller, info: info}
 }
 
 // Register adds every berth service to g.
@@ -50,6 +54,7 @@ func (s *Server) Register(g *grpc.Server) {
 	eventsapi.RegisterEventsServer(g, &eventsService{s: s})
 	introspectionapi.RegisterIntrospectionServer(g, &introspectionService{s: s, services: serviceNames(g)})
 	gcapi.RegisterGCServer(g, &gcService{s: s})
+	imagesapi.RegisterImagesServer(g, &imagesService{s: s})
 }
 
 func serviceNames(g *grpc.Server) func() []string {

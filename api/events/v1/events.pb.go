@@ -772,6 +772,154 @@ func (x *GarbageCollect) GetDurationNs() int64 {
 	return 0
 }
 
+type ImageCreate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Digest        string                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageCreate) Reset() {
+	*x = ImageCreate{}
+	mi := &file_api_events_v1_events_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageCreate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageCreate) ProtoMessage() {}
+
+func (x *ImageCreate) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageCreate.ProtoReflect.Descriptor instead.
+func (*ImageCreate) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ImageCreate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ImageCreate) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+type ImageUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Digest        string                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageUpdate) Reset() {
+	*x = ImageUpdate{}
+	mi := &file_api_events_v1_events_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageUpdate) ProtoMessage() {}
+
+func (x *ImageUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageUpdate.ProtoReflect.Descriptor instead.
+func (*ImageUpdate) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ImageUpdate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ImageUpdate) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+type ImageDelete struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageDelete) Reset() {
+	*x = ImageDelete{}
+	mi := &file_api_events_v1_events_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageDelete) ProtoMessage() {}
+
+func (x *ImageDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageDelete.ProtoReflect.Descriptor instead.
+func (*ImageDelete) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ImageDelete) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 var File_api_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_api_events_v1_events_proto_rawDesc = "" +
@@ -836,7 +984,15 @@ const file_api_events_v1_events_proto_rawDesc = "" +
 	"\x0eleases_expired\x18\x03 \x01(\x03R\rleasesExpired\x12'\n" +
 	"\x0fingests_removed\x18\x04 \x01(\x03R\x0eingestsRemoved\x12\x1f\n" +
 	"\vduration_ns\x18\x05 \x01(\x03R\n" +
-	"durationNs2g\n" +
+	"durationNs\"9\n" +
+	"\vImageCreate\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\"9\n" +
+	"\vImageUpdate\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\"!\n" +
+	"\vImageDelete\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name2g\n" +
 	"\x06Events\x12]\n" +
 	"\tSubscribe\x12*.berth.services.events.v1.SubscribeRequest\x1a\".berth.services.events.v1.Envelope0\x01B1Z/github.com/berth-dev/berth/api/events/v1;eventsb\x06proto3"
 
@@ -852,7 +1008,7 @@ func file_api_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_api_events_v1_events_proto_rawDescData
 }
 
-var file_api_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_api_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_api_events_v1_events_proto_goTypes = []any{
 	(*SubscribeRequest)(nil),      // 0: berth.services.events.v1.SubscribeRequest
 	(*Envelope)(nil),              // 1: berth.services.events.v1.Envelope
@@ -868,20 +1024,23 @@ var file_api_events_v1_events_proto_goTypes = []any{
 	(*LeaseResourceAdd)(nil),      // 11: berth.services.events.v1.LeaseResourceAdd
 	(*LeaseResourceDelete)(nil),   // 12: berth.services.events.v1.LeaseResourceDelete
 	(*GarbageCollect)(nil),        // 13: berth.services.events.v1.GarbageCollect
-	nil,                           // 14: berth.services.events.v1.NamespaceCreate.LabelsEntry
-	nil,                           // 15: berth.services.events.v1.NamespaceUpdate.LabelsEntry
-	nil,                           // 16: berth.services.events.v1.ContentUpdate.LabelsEntry
-	nil,                           // 17: berth.services.events.v1.LeaseCreate.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(*anypb.Any)(nil),             // 19: google.protobuf.Any
+	(*ImageCreate)(nil),           // 14: berth.services.events.v1.ImageCreate
+	(*ImageUpdate)(nil),           // 15: berth.services.events.v1.ImageUpdate
+	(*ImageDelete)(nil),           // 16: berth.services.events.v1.ImageDelete
+	nil,                           // 17: berth.services.events.v1.NamespaceCreate.LabelsEntry
+	nil,                           // 18: berth.services.events.v1.NamespaceUpdate.LabelsEntry
+	nil,                           // 19: berth.services.events.v1.ContentUpdate.LabelsEntry
+	nil,                           // 20: berth.services.events.v1.LeaseCreate.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*anypb.Any)(nil),             // 22: google.protobuf.Any
 }
 var file_api_events_v1_events_proto_depIdxs = []int32{
-	18, // 0: berth.services.events.v1.Envelope.timestamp:type_name -> google.protobuf.Timestamp
-	19, // 1: berth.services.events.v1.Envelope.event:type_name -> google.protobuf.Any
-	14, // 2: berth.services.events.v1.NamespaceCreate.labels:type_name -> berth.services.events.v1.NamespaceCreate.LabelsEntry
-	15, // 3: berth.services.events.v1.NamespaceUpdate.labels:type_name -> berth.services.events.v1.NamespaceUpdate.LabelsEntry
-	16, // 4: berth.services.events.v1.ContentUpdate.labels:type_name -> berth.services.events.v1.ContentUpdate.LabelsEntry
-	17, // 5: berth.services.events.v1.LeaseCreate.labels:type_name -> berth.services.events.v1.LeaseCreate.LabelsEntry
+	21, // 0: berth.services.events.v1.Envelope.timestamp:type_name -> google.protobuf.Timestamp
+	22, // 1: berth.services.events.v1.Envelope.event:type_name -> google.protobuf.Any
+	17, // 2: berth.services.events.v1.NamespaceCreate.labels:type_name -> berth.services.events.v1.NamespaceCreate.LabelsEntry
+	18, // 3: berth.services.events.v1.NamespaceUpdate.labels:type_name -> berth.services.events.v1.NamespaceUpdate.LabelsEntry
+	19, // 4: berth.services.events.v1.ContentUpdate.labels:type_name -> berth.services.events.v1.ContentUpdate.LabelsEntry
+	20, // 5: berth.services.events.v1.LeaseCreate.labels:type_name -> berth.services.events.v1.LeaseCreate.LabelsEntry
 	0,  // 6: berth.services.events.v1.Events.Subscribe:input_type -> berth.services.events.v1.SubscribeRequest
 	1,  // 7: berth.services.events.v1.Events.Subscribe:output_type -> berth.services.events.v1.Envelope
 	7,  // [7:8] is the sub-list for method output_type
@@ -902,7 +1061,7 @@ func file_api_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_events_v1_events_proto_rawDesc), len(file_api_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,504 @@
+package images
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/internal/content"
+	"github.com/berth-dev/berth/internal/diff"
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/gc"
+	"github.com/berth-dev/berth/internal/leases"
+	"github.com/berth-dev/berth/internal/log"
+	"github.com/berth-dev/berth/internal/remote"
+	"github.com/berth-dev/berth/internal/snapshots"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Leases creates and deletes the lease a pull holds (metadata.DB).
+type Leases interface {
+	CreateLease(ctx context.Context, l leases.Lease) (leases.Lease, error)
+	DeleteLease(ctx context.Context, id string, sync bool) error
+}
+
+// Recorder records the image a pull produced (metadata.DB): it creates the
+// image, or points an existing one at target, keeping its labels.
+type Recorder interface {
+	RecordImage(ctx context.Context, name string, target ocispec.Descriptor) error
+}
+
+// Config wires a Puller. Content and Snapshotter are the namespaced ones:
+// the namespace of each Pull's context decides where the image lands.
+type Config struct {
+	Content         content.Store
+	Snapshotter     snapshots.Snapshotter // must implement snapshots.UpperDirer
+	SnapshotterName string                // for GC labels ("overlayfs")
+	Whiteouts       diff.WhiteoutMode     // how this snapshotter represents deletions
+	Remote          *remote.Client
+	Leases          Leases
+	Images          Recorder
+	// Concurrency is how many blobs are fetched at once (default 3).
+	Concurrency int
+	// ApplyLimits bound what one layer may unpack to.
+	ApplyLimits diff.Limits
+}
+
+// Puller pulls images. It is safe for concurrent use; concurrent pulls of
+// the same blob share one download.
+type Puller struct {
+	cfg     Config
+	flights flights
+}
+
+// New returns a Puller.
+func New(cfg Config) *Puller {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 3
+	}
+	return &Puller{cfg: cfg}
+}
+
+// PullOptions choose what a pull fetches.
+type PullOptions struct {
+	// Platform to unpack, like "linux/arm64/v8"; empty means the host's.
+	Platform string
+	// AllPlatforms fetches the content of every platform of an index (only
+	// Platform is unpacked).
+	AllPlatforms bool
+}
+
+// Result is what a pull recorded.
+type Result struct {
+	Name     string             // the normalised reference, the image's name
+	Target   ocispec.Descriptor // the manifest or index the image points at
+	Manifest ocispec.Descriptor // the manifest unpacked
+	ChainID  digest.Digest      // the top snapshot
+}
+
+// pullLeaseExpiry bounds how long a crashed pull's lease protects its data.
+const pullLeaseExpiry = 24 * time.Hour
+
+// Pull fetches ref and unpacks it for opts.Platform, reporting progress to
+// fn (called from one goroutine at a time; nil for none). The image record
+// appears only when every blob and snapshot it needs is present.
+func (p *Puller) Pull(ctx context.Context, refStr string, opts PullOptions, fn func(Progress)) (Result, error) {
+	ref, err := remote.ParseReference(refStr)
+	if err != nil {
+		return Result{}, err
+	}
+	platform := remote.DefaultPlatform()
+	if opts.Platform != "" {
+		if platform, err = remote.ParsePlatform(opts.Platform); err != nil {
+			return Result{}, err
+		}
+	}
+	rep := &reporter{fn: fn}
+	rep.report(Progress{Kind: "manifest", Phase: PhaseResolving})
+	name, target, err := p.cfg.Remote.Resolve(ctx, ref)
+	if err != nil {
+		return Result{}, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	lease, err := p.cfg.Leases.CreateLease(ctx, leases.Lease{Labels: map[string]string{
+		leases.LabelExpire: time.Now().Add(pullLeaseExpiry).UTC().Format(time.RFC3339),
+		"berth.io/pull":    name,
+	}})
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() {
+		// The image (if recorded) now holds what the lease protected.
+		if err := p.cfg.Leases.DeleteLease(context.WithoutCancel(ctx), lease.ID, false); err != nil {
+			log.G(ctx).Warn("delete pull lease", "lease", lease.ID, "error", err)
+		}
+	}()
+	ctx = leases.WithLease(ctx, lease.ID)
+	pl := &pull{Puller: p, ref: ref, rep: rep}
+	res := Result{Name: name, Target: target}
+	if remote.IsIndex(target.MediaType) {
+		res.Manifest, res.ChainID, err = pl.index(ctx, target, platform, opts.AllPlatforms)
+	} else {
+		res.Manifest = target
+		res.ChainID, err = pl.manifest(ctx, target, true)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if err := p.cfg.Images.RecordImage(ctx, name, target); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// pull is the state of one Pull.
+type pull struct {
+	*Puller
+	ref remote.Reference
+	rep *reporter
+}
+
+// index handles an index: it picks the platform's manifest (and, with all,
+// fetches the others), and stores the index with references to them.
+func (pl *pull) index(ctx context.Context, desc ocispec.Descriptor, platform ocispec.Platform, all bool) (ocispec.Descriptor, digest.Digest, error) {
+	data, err := pl.smallBlob(ctx, desc, "index")
+	if err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return ocispec.Descriptor{}, "", fmt.Errorf("index %s: %v: %w", desc.Digest, err, errdefs.ErrInvalidArgument)
+	}
+	chosen, err := remote.MatchPlatform(idx, platform)
+	if err != nil {
+		return ocispec.Descriptor{}, "", fmt.Errorf("image %s: %w", pl.ref, err)
+	}
+	fetch := []ocispec.Descriptor{chosen}
+	if all {
+		fetch = nil
+		for _, m := range idx.Manifests {
+			if remote.IsManifest(m.MediaType) {
+				fetch = append(fetch, m)
+			}
+		}
+	}
+	refs := map[string]string{}
+	var chainID digest.Digest
+	for i, m := range fetch {
+		unpack := m.Digest == chosen.Digest
+		top, err := pl.manifest(ctx, m, unpack)
+		if err != nil {
+			return ocispec.Descriptor{}, "", err
+		}
+		if unpack {
+			chainID = top
+		}
+		refs[fmt.Sprintf("%s.m.%d", gc.LabelRefContentPrefix, i)] = m.Digest.String()
+	}
+	if err := pl.store(ctx, desc, data, refs); err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
+	return chosen, chainID, nil
+}
+
+// manifest fetches a manifest's config and layers, unpacks them when asked,
+// and stores the manifest with references to its blobs. It returns the top
+// chainID.
+func (pl *pull) manifest(ctx context.Context, desc ocispec.Descriptor, unpack bool) (digest.Digest, error) {
+	data, err := pl.smallBlob(ctx, desc, "manifest")
+	if err != nil {
+		return "", err
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return "", fmt.Errorf("manifest %s: %v: %w", desc.Digest, err, errdefs.ErrInvalidArgument)
+	}
+	if m.Config.Digest == "" || len(m.Layers) == 0 {
+		return "", fmt.Errorf("manifest %s: no config or no layers: %w", desc.Digest, errdefs.ErrInvalidArgument)
+	}
+	cfgData, err := pl.smallBlob(ctx, m.Config, "config")
+	if err != nil {
+		return "", err
+	}
+	var img ocispec.Image
+	if err := json.Unmarshal(cfgData, &img); err != nil {
+		return "", fmt.Errorf("image config %s: %v: %w", m.Config.Digest, err, errdefs.ErrInvalidArgument)
+	}
+	if len(img.RootFS.DiffIDs) != len(m.Layers) {
+		return "", fmt.Errorf("image config %s lists %d diffIDs for %d layers: %w", m.Config.Digest, len(img.RootFS.DiffIDs), len(m.Layers), errdefs.ErrInvalidArgument)
+	}
+	chainIDs := ChainIDs(img.RootFS.DiffIDs)
+	top := chainIDs[len(chainIDs)-1]
+	if err := pl.layers(ctx, m.Layers, img.RootFS.DiffIDs, chainIDs, unpack); err != nil {
+		return "", err
+	}
+	var cfgRefs map[string]string
+	if unpack {
+		cfgRefs = map[string]string{gc.LabelRefSnapshotPrefix + pl.cfg.SnapshotterName: top.String()}
+	}
+	if err := pl.store(ctx, m.Config, cfgData, cfgRefs); err != nil {
+		return "", err
+	}
+	refs := map[string]string{gc.LabelRefContentPrefix + ".config": m.Config.Digest.String()}
+	for i, l := range m.Layers {
+		refs[fmt.Sprintf("%s.l.%d", gc.LabelRefContentPrefix, i)] = l.Digest.String()
+	}
+	return top, pl.store(ctx, desc, data, refs)
+}
+
+// layers fetches the layers concurrently and, when unpack is set, applies
+// each in order as soon as it and its parent are ready.
+func (pl *pull) layers(ctx context.Context, layers []ocispec.Descriptor, diffIDs, chainIDs []digest.Digest, unpack bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make([]chan error, len(layers))
+	sem := make(chan struct{}, pl.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i, l := range layers {
+		done[i] = make(chan error, 1)
+		pl.rep.report(Progress{Kind: "layer", Digest: l.Digest, Phase: PhaseWaiting, Total: l.Size})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				done[i] <- ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			done[i] <- pl.fetch(ctx, l, "layer")
+		}()
+	}
+	parent := ""
+	for i, l := range layers {
+		if err := <-done[i]; err != nil {
+			return err
+		}
+		if !unpack {
+			pl.rep.report(Progress{Kind: "layer", Digest: l.Digest, Phase: PhaseDone, Offset: l.Size, Total: l.Size})
+			continue
+		}
+		if err := pl.unpack(ctx, i, l, diffIDs[i], chainIDs[i], parent); err != nil {
+			return err
+		}
+		parent = chainIDs[i].String()
+	}
+	return nil
+}
+
+// unpack applies layer i into a new snapshot on parent and commits it as
+// chainID, unless that snapshot exists already.
+func (pl *pull) unpack(ctx context.Context, i int, l ocispec.Descriptor, diffID, chainID digest.Digest, parent string) error {
+	sn := pl.cfg.Snapshotter
+	if _, err := sn.Stat(ctx, chainID.String()); err == nil {
+		pl.rep.report(Progress{Kind: "layer", Digest: l.Digest, Phase: PhaseExists, Offset: l.Size, Total: l.Size})
+		return nil
+	} else if !errdefs.IsNotFound(err) {
+		return err
+	}
+	pl.rep.report(Progress{Kind: "layer", Digest: l.Digest, Phase: PhaseUnpacking, Offset: l.Size, Total: l.Size})
+	var nonce [6]byte
+	_, _ = rand.Read(nonce[:])
+	key := fmt.Sprintf("extract-%s-%s", hex.EncodeToString(nonce[:]), chainID.Encoded())
+	if _, err := sn.Prepare(ctx, key, parent); err != nil {
+		return fmt.Errorf("unpack layer %d (%s): %w", i, l.Digest, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = sn.Remove(context.WithoutCancel(ctx), key)
+		}
+	}()
+	ud, ok := sn.(snapshots.UpperDirer)
+	if !ok {
+		return fmt.Errorf("unpack layer %d: snapshotter %s cannot be written without a mount: %w", i, pl.cfg.SnapshotterName, errdefs.ErrNotImplemented)
+	}
+	dir, lowers, err := ud.UpperDir(ctx, key)
+	if err != nil {
+		return fmt.Errorf("unpack layer %d (%s): %w", i, l.Digest, err)
+	}
+	ra, err := pl.cfg.Content.ReaderAt(ctx, l.Digest)
+	if err != nil {
+		return fmt.Errorf("unpack layer %d (%s): %w", i, l.Digest, err)
+	}
+	res, err := diff.Apply(ctx, dir, io.NewSectionReader(ra, 0, ra.Size()), diff.ApplyOptions{Whiteouts: pl.cfg.Whiteouts, Lowers: lowers, Limits: pl.cfg.ApplyLimits})
+	ra.Close()
+	if err != nil {
+		return fmt.Errorf("unpack layer %d (%s): %w", i, l.Digest, err)
+	}
+	if res.DiffID != diffID {
+		return fmt.Errorf("unpack layer %d (%s): its uncompressed digest is %s but the image config says %s: %w", i, l.Digest, res.DiffID, diffID, errdefs.ErrFailedPrecondition)
+	}
+	if err := sn.Commit(ctx, chainID.String(), key); err != nil && !errdefs.IsAlreadyExists(err) {
+		return fmt.Errorf("unpack layer %d (%s): %w", i, l.Digest, err)
+	} else if err == nil {
+		committed = true
+	}
+	pl.rep.report(Progress{Kind: "layer", Digest: l.Digest, Phase: PhaseDone, Offset: l.Size, Total: l.Size})
+	return nil
+}
+
+// maxSmallBlob caps manifests, indexes and configs read into memory.
+const maxSmallBlob = remote.MaxManifestSize
+
+// smallBlob returns a manifest, index or config, from the content store if
+// present, else from the registry (verified). It is stored later, with its
+// references, by store.
+func (pl *pull) smallBlob(ctx context.Context, desc ocispec.Descriptor, kind string) ([]byte, error) {
+	if desc.Size > maxSmallBlob {
+		return nil, fmt.Errorf("%s %s is %d bytes, over the %d-byte limit: %w", kind, desc.Digest, desc.Size, maxSmallBlob, errdefs.ErrInvalidArgument)
+	}
+	if data, err := content.ReadBlob(ctx, pl.cfg.Content, desc.Digest); err == nil {
+		pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseExists, Offset: desc.Size, Total: desc.Size})
+		return data, nil
+	}
+	if kind == "config" {
+		// A blob like the layers: shared between concurrent pulls.
+		if err := pl.fetch(ctx, desc, kind); err != nil {
+			return nil, err
+		}
+		return content.ReadBlob(ctx, pl.cfg.Content, desc.Digest)
+	}
+	pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseDownloading, Total: desc.Size})
+	data, err := pl.cfg.Remote.FetchManifest(ctx, pl.ref.WithDigest(desc.Digest), desc)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s %s: %w", kind, desc.Digest, err)
+	}
+	pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseDone, Offset: desc.Size, Total: desc.Size})
+	return data, nil
+}
+
+// store writes a small blob (if absent) and sets its GC reference labels.
+func (pl *pull) store(ctx context.Context, desc ocispec.Descriptor, data []byte, refs map[string]string) error {
+	opts := content.WriterOpts{Ref: "pull-" + desc.Digest.String(), Total: desc.Size, Expected: desc.Digest}
+	if err := content.WriteBlob(ctx, pl.cfg.Content, opts, bytes.NewReader(data), nil); err != nil {
+		return fmt.Errorf("store %s: %w", desc.Digest, err)
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	paths := make([]string, 0, len(refs))
+	for k := range refs {
+		paths = append(paths, "labels."+k)
+	}
+	if _, err := pl.cfg.Content.Update(ctx, content.Info{Digest: desc.Digest, Labels: refs}, paths...); err != nil {
+		return fmt.Errorf("label %s: %w", desc.Digest, err)
+	}
+	return nil
+}
+
+// fetch downloads a blob into the content store unless it is there,
+// resuming a partial ingest with a ranged request. Concurrent fetches of the
+// same digest share one download.
+func (pl *pull) fetch(ctx context.Context, desc ocispec.Descriptor, kind string) error {
+	if _, err := pl.cfg.Content.Info(ctx, desc.Digest); err == nil {
+		pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseExists, Offset: desc.Size, Total: desc.Size})
+		return nil
+	}
+	waited, err := pl.flights.do(ctx, desc.Digest.String(), func() error { return pl.download(ctx, desc, kind) })
+	if waited && err == nil {
+		// Another pull downloaded it, perhaps into another namespace: this
+		// one now adopts it (or downloads it, if sharing is isolated).
+		return pl.download(ctx, desc, kind)
+	}
+	return err
+}
+
+func (pl *pull) download(ctx context.Context, desc ocispec.Descriptor, kind string) error {
+	w, err := pl.cfg.Content.Writer(ctx, content.WriterOpts{Ref: "pull-" + desc.Digest.String(), Total: desc.Size, Expected: desc.Digest})
+	if errdefs.IsAlreadyExists(err) {
+		pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseExists, Offset: desc.Size, Total: desc.Size})
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("fetch %s %s: %w", kind, desc.Digest, err)
+	}
+	defer w.Close()
+	st, err := w.Status()
+	if err != nil {
+		return err
+	}
+	offset := st.Offset
+	if offset > desc.Size {
+		if err := w.Truncate(0); err != nil {
+			return err
+		}
+		offset = 0
+	}
+	if offset < desc.Size {
+		rc, err := pl.cfg.Remote.FetchRange(ctx, pl.ref, desc, offset)
+		if errors.Is(err, remote.ErrRangeUnsupported) {
+			if err = w.Truncate(0); err == nil {
+				offset = 0
+				rc, err = pl.cfg.Remote.Fetch(ctx, pl.ref, desc)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("fetch %s %s: %w", kind, desc.Digest, err)
+		}
+		err = pl.copy(w, rc, desc, kind, offset)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("fetch %s %s: %w", kind, desc.Digest, err)
+		}
+	}
+	pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseVerifying, Offset: desc.Size, Total: desc.Size})
+	if err := w.Commit(ctx, desc.Size, desc.Digest, nil); err != nil && !errdefs.IsAlreadyExists(err) {
+		return fmt.Errorf("fetch %s %s: %w", kind, desc.Digest, err)
+	}
+	if kind != "layer" {
+		pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseDone, Offset: desc.Size, Total: desc.Size})
+	}
+	return nil
+}
+
+// progressEvery is how often, in bytes, a download reports its offset.
+const progressEvery = 512 << 10
+
+// copy streams rc into w from offset, reporting progress, and never writes
+// past desc.Size (the commit then fails on a short or corrupt blob).
+func (pl *pull) copy(w io.Writer, rc io.Reader, desc ocispec.Descriptor, kind string, offset int64) error {
+	buf := make([]byte, 1<<20)
+	src := io.LimitReader(rc, desc.Size-offset)
+	last := offset
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			offset += int64(n)
+			if offset-last >= progressEvery || offset == desc.Size {
+				pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseDownloading, Offset: offset, Total: desc.Size})
+				last = offset
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+}
+
+// flights lets concurrent downloads of one key share the first one.
+type flights struct {
+	mu    sync.Mutex
+	calls map[string]chan struct{}
+}
+
+// do runs fn unless a call for key is running, in which case it waits for
+// that call and reports waited (fn's error then belongs to the other call).
+func (f *flights) do(ctx context.Context, key string, fn func() error) (waited bool, err error) {
+	f.mu.Lock()
+	if f.calls == nil {
+		f.calls = map[string]chan struct{}{}
+	}
+	if ch, ok := f.calls[key]; ok {
+		f.mu.Unlock()
+		select {
+		case <-ch:
+			return true, nil
+		case <-ctx.Done():
+			return true, ctx.Err()
+		}
+	}
+	ch := make(chan struct{})
+	f.calls[key] = ch
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.calls, key)
+		f.mu.Unlock()
+		close(ch)
+	}()
+	return false, fn()
+}

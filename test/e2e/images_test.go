@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+// busyboxRef pushes the busybox-static test image to a fresh registry and
+// returns its reference.
+func busyboxRef(t *testing.T) string {
+	t.Helper()
+	host := testutil.StartRegistry(t, "")
+	ref := host + "/library/busybox:e2e"
+	testutil.PushImage(t, testutil.BusyboxImage(t), ref)
+	return ref
+}
+
+func TestPullThroughRegistryAndManageImages(t *testing.T) {
+	d := newDaemon(t)
+	d.start()
+	ref := busyboxRef(t)
+	out := d.berth(nil, "pull", ref).ok(t)
+	if !strings.Contains(out, ref+": pulled sha256:") {
+		t.Errorf("pull output %q", out)
+	}
+	var imgs []client.Image
+	if err := json.Unmarshal([]byte(d.berth(nil, "images", "--format", "json").ok(t)), &imgs); err != nil {
+		t.Fatal(err)
+	}
+	if len(imgs) != 1 || imgs[0].Name != ref || imgs[0].Size == 0 || imgs[0].Platform == "" {
+		t.Fatalf("images = %+v", imgs)
+	}
+	// The unpacked snapshot holds busybox: its chainID is the config's only diffID.
+	var doc struct {
+		Config struct {
+			RootFS struct {
+				DiffIDs []string `json:"diff_ids"`
+			} `json:"rootfs"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(d.berth(nil, "image", "inspect", ref).ok(t)), &doc); err != nil || len(doc.Config.RootFS.DiffIDs) != 1 {
+		t.Fatalf("inspect: %v %+v", err, doc)
+	}
+	found := false
+	filepath.Walk(filepath.Join(d.root, "snapshots"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && strings.HasSuffix(p, "/fs/bin/busybox") && fi.Mode().IsRegular() {
+			found = true
+		}
+		return nil
+	})
+	if !found {
+		t.Error("no unpacked /bin/busybox under the snapshots directory")
+	}
+
+	// Re-pull: nothing to fetch.
+	if out := d.berth(nil, "pull", ref).ok(t); !strings.Contains(out, "pulled") {
+		t.Errorf("re-pull: %q", out)
+	}
+	d.berth(nil, "tag", ref, "localhost/mine:v1").ok(t)
+	if out := d.berth(nil, "images", "-q").ok(t); !strings.Contains(out, "localhost/mine:v1") {
+		t.Errorf("tagged image missing: %q", out)
+	}
+	d.berth(nil, "rmi", "localhost/mine:v1").ok(t)
+	d.berth(nil, "rmi", imgs[0].Target.Digest).ok(t)
+	if out := strings.TrimSpace(d.berth(nil, "images", "-q").ok(t)); out != "" {
+		t.Errorf("images after rmi: %q", out)
+	}
+	d.berth(nil, "system", "prune").ok(t)
+	left, _ := filepath.Glob(filepath.Join(d.root, "content", "blobs", "sha256", "*"))
+	if len(left) != 0 {
+		t.Errorf("%d blobs left after rmi and prune", len(left))
+	}
+}
+
+func TestPullBadReferencesAreExplained(t *testing.T) {
+	d := newDaemon(t)
+	d.start()
+	host := testutil.StartRegistry(t, "")
+	d.berth(nil, "pull", "UPPER/case").fails(t, 1, "UPPER/case")
+	d.berth(nil, "pull", host+"/no/such:tag").fails(t, 1, "not found")
+	d.berth(nil, "pull", "127.0.0.1:1/nothing:here").fails(t, 1, "127.0.0.1:1")
+	c := d.client("default")
+	if _, err := c.GetImage(context.Background(), host+"/no/such:tag"); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("image recorded after a failed pull: %v", err)
+	}
+}
