@@ -6,6 +6,9 @@ packages=(
 	protobuf-compiler # protoc, for make generate / verify
 	ca-certificates
 	curl              # bench floor and e2e helpers
+	docker-registry   # the registry tests push to and pull from (loopback)
+	busybox-static    # /bin/busybox: the root of the test images
+	tar               # fidelity tests compare with GNU tar
 )
 missing=()
 for p in "${packages[@]}"; do
