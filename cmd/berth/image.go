@@ -241,11 +241,11 @@ func inspectImage(ctx context.Context, c *client.Client, name string) (imageDoc,
 // pullView shows pull progress: one live line per item on a terminal,
 // like docker pull, or a plain line per phase change otherwise.
 type pullView struct {
-	w       io.Writer
-	tty     bool
-	order   []string
-	items   map[string]*pullItem
-	drawn   int
+	w        io.Writer
+	tty      bool
+	order    []string
+	items    map[string]*pullItem
+	drawn    int
 	lastDraw time.Time
 }
 
