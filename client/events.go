@@ -24,19 +24,26 @@ type Event struct {
 
 // Subscribe streams events matching any of filters (fields: topic,
 // namespace, type; e.g. `topic~=^/content/`). Events of every namespace are
-// delivered unless a namespace filter says otherwise. The events channel
-// closes when ctx ends or the stream fails; the error channel then holds the
-// failure, if any.
+// delivered unless a namespace filter says otherwise. Every event published
+// after Subscribe returns is delivered. The events channel closes when ctx
+// ends or the stream fails; the error channel then holds the failure, if any.
 func (c *Client) Subscribe(ctx context.Context, filters ...string) (<-chan Event, <-chan error) {
 	evc, errc := make(chan Event), make(chan error, 1)
+	stream, err := c.events.Subscribe(ctx, &eventsapi.SubscribeRequest{Filters: filters})
+	if err == nil {
+		// The daemon sends headers once the subscription is registered.
+		_, err = stream.Header()
+		err = c.fromGRPC(err)
+	}
+	if err != nil {
+		errc <- err
+		close(errc)
+		close(evc)
+		return evc, errc
+	}
 	go func() {
 		defer close(errc)
 		defer close(evc)
-		stream, err := c.events.Subscribe(ctx, &eventsapi.SubscribeRequest{Filters: filters})
-		if err != nil {
-			errc <- err
-			return
-		}
 		for {
 			env, err := stream.Recv()
 			if err != nil {

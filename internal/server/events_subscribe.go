@@ -18,6 +18,11 @@ func (e *eventsService) Subscribe(req *eventsapi.SubscribeRequest, stream events
 	if err != nil {
 		return err
 	}
+	// Headers tell the client the subscription is registered: events
+	// published from now on reach it.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
 	for env := range envs {
 		payload, err := anypb.New(env.Event)
 		if err != nil {

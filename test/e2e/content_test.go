@@ -126,13 +126,18 @@ func TestEventsForEveryMutation(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	evc, errc := c.Subscribe(ctx)
-	// Subscriptions are asynchronous: wait until one event arrives.
 	if _, err := c.CreateNamespace(ctx, "ev", nil); err != nil {
 		t.Fatal(err)
 	}
-	first := <-evc
-	if first.Topic != "/namespaces/create" {
-		t.Fatalf("first event %+v", first)
+	select {
+	case first := <-evc:
+		if first.Topic != "/namespaces/create" {
+			t.Fatalf("first event %+v", first)
+		}
+	case err := <-errc:
+		t.Fatalf("stream failed: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event for a mutation made after Subscribe returned")
 	}
 	dgst, err := c.Ingest(ctx, strings.NewReader("evented"), client.IngestOpts{Ref: "e1"})
 	must(t, err)
