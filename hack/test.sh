@@ -13,5 +13,9 @@ echo "== verify (generated code, go.mod)"
 make verify
 echo "== unit and privileged tests (race detector)"
 go test -race -count=1 $(go list ./... | grep -v /test/e2e)
+echo "== fuzzing the layer applier and decompression (briefly; seeds: the malicious-layer corpus)"
+for target in FuzzApply FuzzDecompress FuzzDetectCompression; do
+	go test -run '^$' -fuzz "^${target}\$" -fuzztime "${BERTH_FUZZTIME:-10s}" ./internal/diff
+done
 echo "== end-to-end tests"
 go test -count=1 -v ./test/e2e/...
