@@ -21,12 +21,14 @@ import (
 	"time"
 
 	contentapi "github.com/berth-dev/berth/api/content/v1"
+	diskusageapi "github.com/berth-dev/berth/api/diskusage/v1"
 	eventsapi "github.com/berth-dev/berth/api/events/v1"
 	gcapi "github.com/berth-dev/berth/api/gc/v1"
 	imagesapi "github.com/berth-dev/berth/api/images/v1"
 	introspectionapi "github.com/berth-dev/berth/api/introspection/v1"
 	leasesapi "github.com/berth-dev/berth/api/leases/v1"
 	namespacesapi "github.com/berth-dev/berth/api/namespaces/v1"
+	snapshotsapi "github.com/berth-dev/berth/api/snapshots/v1"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/leases"
 	"github.com/berth-dev/berth/internal/namespaces"
@@ -66,6 +68,8 @@ type Client struct {
 	introspection introspectionapi.IntrospectionClient
 	gc            gcapi.GCClient
 	images        imagesapi.ImagesClient
+	snapshots     snapshotsapi.SnapshotsClient
+	diskUsage     diskusageapi.DiskUsageClient
 }
 
 // Opt sets an option of New.
@@ -117,6 +121,8 @@ func New(ctx context.Context, address string, opts ...Opt) (*Client, error) {
 	c.introspection = introspectionapi.NewIntrospectionClient(c.conn)
 	c.gc = gcapi.NewGCClient(c.conn)
 	c.images = imagesapi.NewImagesClient(c.conn)
+	c.snapshots = snapshotsapi.NewSnapshotsClient(c.conn)
+	c.diskUsage = diskusageapi.NewDiskUsageClient(c.conn)
 	return c, nil
 }
 

@@ -127,3 +127,32 @@ func ExampleClient_Subscribe() {
 	// Output:
 	// /leases/create berth.services.events.v1.LeaseCreate
 }
+
+// Ask what uses disk space in a namespace (berth df).
+func ExampleClient_DiskUsage() {
+	ctx := context.Background()
+	c, err := client.New(ctx, socket, client.WithNamespace("example-df"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	// A blob labelled as a GC root: kept, but used by no image.
+	if _, err := c.Ingest(ctx, strings.NewReader("kept by a label"), client.IngestOpts{
+		Ref: "pinned", Labels: map[string]string{client.LabelGCRoot: "example"},
+	}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	du, err := c.DiskUsage(ctx, "") // "": the daemon's snapshotter
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("content: %d blob, %d bytes, %d held, %d reclaimable\n",
+		du.Content.Total.Count, du.Content.Total.Bytes, du.Content.Held.Bytes, du.Content.Reclaimable.Bytes)
+	fmt.Printf("images: %d, snapshots: %d\n", du.Images.Total.Count, du.Snapshots.Total.Count)
+	// Output:
+	// content: 1 blob, 15 bytes, 15 held, 0 reclaimable
+	// images: 0, snapshots: 0
+}

@@ -102,6 +102,8 @@ Exit codes: 0 success, 1 the command failed, 2 wrong usage.`,
 		newImagesCommand(a),
 		newRmiCommand(a),
 		newTagCommand(a),
+		newSnapshotCommand(a),
+		newDFCommand(a),
 	)
 	return root
 }

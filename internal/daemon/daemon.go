@@ -122,6 +122,7 @@ func New(ctx context.Context, cfg config.Config) (*Daemon, error) {
 		StartedAt: time.Now(),
 		Features: []string{"content.sha256", "content.sha512", "content.sharing=" + cfg.Content.Sharing, "leases.expire", "events", "gc",
 			"images.pull", "snapshotter=" + sn.name},
+		Snapshotter: sn.name,
 	})
 	d.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(server.UnaryInterceptor(m)),

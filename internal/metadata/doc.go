@@ -25,11 +25,22 @@
 //	        │       ├── createdat      time
 //	        │       ├── expected       digest, when known
 //	        │       └── expireat       time, only when no lease holds it
+//	        ├── images/<name>
+//	        │   ├── createdat, updatedat
+//	        │   ├── target/{digest, mediatype, size}
+//	        │   └── labels/<key>       value
+//	        ├── snapshots/<snapshotter>/<key or name>
+//	        │   ├── backend            the backend's key: <namespace>/<seq>/<key>
+//	        │   ├── parent             parent's name in this namespace
+//	        │   ├── kind               snapshots.Kind as a decimal
+//	        │   ├── createdat, updatedat
+//	        │   └── labels/<key>       value
 //	        └── leases/<id>
 //	            ├── createdat          time
 //	            ├── labels/<key>       value
 //	            ├── content/<digest>   (empty value)
-//	            └── ingest/<ref>       (empty value)
+//	            ├── ingest/<ref>       (empty value)
+//	            └── snapshots/<snapshotter>/<key>  (empty value)
 //
 // # Commit protocol
 //
@@ -46,7 +57,9 @@
 //
 // # Garbage collection
 //
-// See docs/gc-and-leases.md. Roots are unexpired leases, blobs labelled
-// berth.io/gc.root and ingests younger than their expiry; edges are lease
-// resources and berth.io/gc.ref.content.* labels. The mark phase is package gc.
+// See docs/gc-and-leases.md. Roots are unexpired leases, images, blobs and
+// snapshots labelled berth.io/gc.root, and ingests younger than their
+// expiry; edges are lease resources, image targets, snapshot parents and
+// berth.io/gc.ref.content.* and berth.io/gc.ref.snapshot.* labels. The mark
+// phase is package gc.
 package metadata

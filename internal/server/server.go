@@ -10,12 +10,14 @@ import (
 	"time"
 
 	contentapi "github.com/berth-dev/berth/api/content/v1"
+	diskusageapi "github.com/berth-dev/berth/api/diskusage/v1"
 	eventsapi "github.com/berth-dev/berth/api/events/v1"
 	gcapi "github.com/berth-dev/berth/api/gc/v1"
 	imagesapi "github.com/berth-dev/berth/api/images/v1"
 	introspectionapi "github.com/berth-dev/berth/api/introspection/v1"
 	leasesapi "github.com/berth-dev/berth/api/leases/v1"
 	namespacesapi "github.com/berth-dev/berth/api/namespaces/v1"
+	snapshotsapi "github.com/berth-dev/berth/api/snapshots/v1"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/images"
@@ -29,6 +31,7 @@ type Info struct {
 	Root, State, Address, MetricsAddress string
 	StartedAt                            time.Time
 	Features                             []string
+	Snapshotter                          string // the daemon's snapshotter, used when a request names none
 }
 
 // Server holds what the services need.
@@ -55,6 +58,8 @@ func (s *Server) Register(g *grpc.Server) {
 	introspectionapi.RegisterIntrospectionServer(g, &introspectionService{s: s, services: serviceNames(g)})
 	gcapi.RegisterGCServer(g, &gcService{s: s})
 	imagesapi.RegisterImagesServer(g, &imagesService{s: s})
+	snapshotsapi.RegisterSnapshotsServer(g, &snapshotsService{s: s})
+	diskusageapi.RegisterDiskUsageServer(g, &diskUsageService{s: s})
 }
 
 func serviceNames(g *grpc.Server) func() []string {

@@ -920,6 +920,120 @@ func (x *ImageDelete) GetName() string {
 	return ""
 }
 
+// SnapshotRemove reports a snapshot removed through the API.
+type SnapshotRemove struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Snapshotter   string                 `protobuf:"bytes,1,opt,name=snapshotter,proto3" json:"snapshotter,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRemove) Reset() {
+	*x = SnapshotRemove{}
+	mi := &file_api_events_v1_events_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRemove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRemove) ProtoMessage() {}
+
+func (x *SnapshotRemove) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRemove.ProtoReflect.Descriptor instead.
+func (*SnapshotRemove) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SnapshotRemove) GetSnapshotter() string {
+	if x != nil {
+		return x.Snapshotter
+	}
+	return ""
+}
+
+func (x *SnapshotRemove) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// SnapshotUpdate reports new labels of a snapshot.
+type SnapshotUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Snapshotter   string                 `protobuf:"bytes,1,opt,name=snapshotter,proto3" json:"snapshotter,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Labels        map[string]string      `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotUpdate) Reset() {
+	*x = SnapshotUpdate{}
+	mi := &file_api_events_v1_events_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotUpdate) ProtoMessage() {}
+
+func (x *SnapshotUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotUpdate.ProtoReflect.Descriptor instead.
+func (*SnapshotUpdate) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SnapshotUpdate) GetSnapshotter() string {
+	if x != nil {
+		return x.Snapshotter
+	}
+	return ""
+}
+
+func (x *SnapshotUpdate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SnapshotUpdate) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 var File_api_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_api_events_v1_events_proto_rawDesc = "" +
@@ -992,7 +1106,17 @@ const file_api_events_v1_events_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\"!\n" +
 	"\vImageDelete\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name2g\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"D\n" +
+	"\x0eSnapshotRemove\x12 \n" +
+	"\vsnapshotter\x18\x01 \x01(\tR\vsnapshotter\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"\xcf\x01\n" +
+	"\x0eSnapshotUpdate\x12 \n" +
+	"\vsnapshotter\x18\x01 \x01(\tR\vsnapshotter\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12L\n" +
+	"\x06labels\x18\x03 \x03(\v24.berth.services.events.v1.SnapshotUpdate.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012g\n" +
 	"\x06Events\x12]\n" +
 	"\tSubscribe\x12*.berth.services.events.v1.SubscribeRequest\x1a\".berth.services.events.v1.Envelope0\x01B1Z/github.com/berth-dev/berth/api/events/v1;eventsb\x06proto3"
 
@@ -1008,7 +1132,7 @@ func file_api_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_api_events_v1_events_proto_rawDescData
 }
 
-var file_api_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_api_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_api_events_v1_events_proto_goTypes = []any{
 	(*SubscribeRequest)(nil),      // 0: berth.services.events.v1.SubscribeRequest
 	(*Envelope)(nil),              // 1: berth.services.events.v1.Envelope
@@ -1027,27 +1151,31 @@ var file_api_events_v1_events_proto_goTypes = []any{
 	(*ImageCreate)(nil),           // 14: berth.services.events.v1.ImageCreate
 	(*ImageUpdate)(nil),           // 15: berth.services.events.v1.ImageUpdate
 	(*ImageDelete)(nil),           // 16: berth.services.events.v1.ImageDelete
-	nil,                           // 17: berth.services.events.v1.NamespaceCreate.LabelsEntry
-	nil,                           // 18: berth.services.events.v1.NamespaceUpdate.LabelsEntry
-	nil,                           // 19: berth.services.events.v1.ContentUpdate.LabelsEntry
-	nil,                           // 20: berth.services.events.v1.LeaseCreate.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*anypb.Any)(nil),             // 22: google.protobuf.Any
+	(*SnapshotRemove)(nil),        // 17: berth.services.events.v1.SnapshotRemove
+	(*SnapshotUpdate)(nil),        // 18: berth.services.events.v1.SnapshotUpdate
+	nil,                           // 19: berth.services.events.v1.NamespaceCreate.LabelsEntry
+	nil,                           // 20: berth.services.events.v1.NamespaceUpdate.LabelsEntry
+	nil,                           // 21: berth.services.events.v1.ContentUpdate.LabelsEntry
+	nil,                           // 22: berth.services.events.v1.LeaseCreate.LabelsEntry
+	nil,                           // 23: berth.services.events.v1.SnapshotUpdate.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*anypb.Any)(nil),             // 25: google.protobuf.Any
 }
 var file_api_events_v1_events_proto_depIdxs = []int32{
-	21, // 0: berth.services.events.v1.Envelope.timestamp:type_name -> google.protobuf.Timestamp
-	22, // 1: berth.services.events.v1.Envelope.event:type_name -> google.protobuf.Any
-	17, // 2: berth.services.events.v1.NamespaceCreate.labels:type_name -> berth.services.events.v1.NamespaceCreate.LabelsEntry
-	18, // 3: berth.services.events.v1.NamespaceUpdate.labels:type_name -> berth.services.events.v1.NamespaceUpdate.LabelsEntry
-	19, // 4: berth.services.events.v1.ContentUpdate.labels:type_name -> berth.services.events.v1.ContentUpdate.LabelsEntry
-	20, // 5: berth.services.events.v1.LeaseCreate.labels:type_name -> berth.services.events.v1.LeaseCreate.LabelsEntry
-	0,  // 6: berth.services.events.v1.Events.Subscribe:input_type -> berth.services.events.v1.SubscribeRequest
-	1,  // 7: berth.services.events.v1.Events.Subscribe:output_type -> berth.services.events.v1.Envelope
-	7,  // [7:8] is the sub-list for method output_type
-	6,  // [6:7] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	24, // 0: berth.services.events.v1.Envelope.timestamp:type_name -> google.protobuf.Timestamp
+	25, // 1: berth.services.events.v1.Envelope.event:type_name -> google.protobuf.Any
+	19, // 2: berth.services.events.v1.NamespaceCreate.labels:type_name -> berth.services.events.v1.NamespaceCreate.LabelsEntry
+	20, // 3: berth.services.events.v1.NamespaceUpdate.labels:type_name -> berth.services.events.v1.NamespaceUpdate.LabelsEntry
+	21, // 4: berth.services.events.v1.ContentUpdate.labels:type_name -> berth.services.events.v1.ContentUpdate.LabelsEntry
+	22, // 5: berth.services.events.v1.LeaseCreate.labels:type_name -> berth.services.events.v1.LeaseCreate.LabelsEntry
+	23, // 6: berth.services.events.v1.SnapshotUpdate.labels:type_name -> berth.services.events.v1.SnapshotUpdate.LabelsEntry
+	0,  // 7: berth.services.events.v1.Events.Subscribe:input_type -> berth.services.events.v1.SubscribeRequest
+	1,  // 8: berth.services.events.v1.Events.Subscribe:output_type -> berth.services.events.v1.Envelope
+	8,  // [8:9] is the sub-list for method output_type
+	7,  // [7:8] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_api_events_v1_events_proto_init() }
@@ -1061,7 +1189,7 @@ func file_api_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_events_v1_events_proto_rawDesc), len(file_api_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
