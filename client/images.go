@@ -28,6 +28,9 @@ type Image struct {
 	Size int64 `json:"size"`
 	// Platform is the platform Size refers to ("linux/amd64").
 	Platform string `json:"platform,omitempty"`
+	// Snapshot is the committed snapshot (top chainID) holding the
+	// platform's root filesystem, once unpacked.
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 func imageFromProto(i *imagesapi.Image) Image {
@@ -35,7 +38,7 @@ func imageFromProto(i *imagesapi.Image) Image {
 	return Image{
 		Name: i.GetName(), Target: Descriptor{MediaType: t.GetMediaType(), Digest: t.GetDigest(), Size: t.GetSize()},
 		Labels: i.GetLabels(), CreatedAt: timeOf(i.GetCreatedAt()), UpdatedAt: timeOf(i.GetUpdatedAt()),
-		Size: i.GetSize(), Platform: i.GetPlatform(),
+		Size: i.GetSize(), Platform: i.GetPlatform(), Snapshot: i.GetSnapshot(),
 	}
 }
 

@@ -132,11 +132,26 @@ func (s *Snapshots) Mounts(ctx context.Context, key string) ([]Mount, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Mount, 0, len(r.GetMounts()))
-	for _, m := range r.GetMounts() {
+	return mountsFromProto(r.GetMounts()), nil
+}
+
+// View creates the read-only active snapshot key on the committed snapshot
+// parent and returns its mounts. labels are set on it (LabelGCRoot keeps it
+// until removed).
+func (s *Snapshots) View(ctx context.Context, key, parent string, labels map[string]string) ([]Mount, error) {
+	r, err := s.c.snapshots.View(ctx, &snapshotsapi.ViewSnapshotRequest{Snapshotter: s.snapshotter, Key: key, Parent: parent, Labels: labels})
+	if err != nil {
+		return nil, err
+	}
+	return mountsFromProto(r.GetMounts()), nil
+}
+
+func mountsFromProto(ms []*snapshotsapi.Mount) []Mount {
+	out := make([]Mount, 0, len(ms))
+	for _, m := range ms {
 		out = append(out, Mount{Type: m.GetType(), Source: m.GetSource(), Options: m.GetOptions()})
 	}
-	return out, nil
+	return out
 }
 
 // SetLabels sets (or, with an empty value, removes) the given labels and

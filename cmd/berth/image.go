@@ -22,7 +22,8 @@ func newImageCommand(a *app) *cobra.Command {
 	ls.Use, ls.Aliases = "ls", []string{"list"}
 	rm := newRmiCommand(a)
 	rm.Use, rm.Aliases = "rm IMAGE...", []string{"remove"}
-	cmd.AddCommand(newPullCommand(a), ls, rm, newTagCommand(a), newImageInspectCommand(a))
+	cmd.AddCommand(newPullCommand(a), ls, rm, newTagCommand(a), newImageInspectCommand(a),
+		newImageMountCommand(a), newImageUnmountCommand(a))
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/remote"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -46,4 +47,22 @@ func Size(m ocispec.Manifest) int64 {
 		n += l.Size
 	}
 	return n
+}
+
+// TopChainID reads m's config and returns the chainID of all its layers: the
+// name of the snapshot an unpacked image's root filesystem is in.
+func TopChainID(ctx context.Context, p content.Provider, m ocispec.Manifest) (digest.Digest, error) {
+	data, err := content.ReadBlob(ctx, p, m.Config.Digest)
+	if err != nil {
+		return "", err
+	}
+	var img ocispec.Image
+	if err := json.Unmarshal(data, &img); err != nil {
+		return "", fmt.Errorf("image config %s: %v: %w", m.Config.Digest, err, errdefs.ErrInvalidArgument)
+	}
+	if len(img.RootFS.DiffIDs) == 0 {
+		return "", fmt.Errorf("image config %s lists no layers: %w", m.Config.Digest, errdefs.ErrInvalidArgument)
+	}
+	ids := ChainIDs(img.RootFS.DiffIDs)
+	return ids[len(ids)-1], nil
 }

@@ -34,6 +34,9 @@ func (i *imagesService) imageToProto(ctx context.Context, img metadata.Image) *i
 		return out
 	}
 	out.Size = images.Size(m)
+	if chainID, err := images.TopChainID(ctx, i.s.content, m); err == nil {
+		out.Snapshot = chainID.String()
+	}
 	if desc.Platform != nil {
 		platform = *desc.Platform
 	}

@@ -92,3 +92,35 @@ func TestPullBadReferencesAreExplained(t *testing.T) {
 		t.Errorf("image recorded after a failed pull: %v", err)
 	}
 }
+
+func TestImageMountShowsTheRootFilesystem(t *testing.T) {
+	d := newDaemon(t)
+	d.start()
+	ref := busyboxRef(t)
+	d.berth(nil, "pull", "-q", ref).ok(t)
+	dir := t.TempDir()
+	d.berth(nil, "image", "mount", ref, dir).ok(t)
+	t.Cleanup(func() { d.berth(nil, "image", "unmount", dir) })
+	if fi, err := os.Stat(filepath.Join(dir, "bin", "busybox")); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("busybox in the mounted image: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "new"), []byte("x"), 0644); err == nil {
+		t.Error("the image mount is writable")
+	}
+	d.berth(nil, "image", "mount", ref, dir).fails(t, 1, "already an image mount")
+	// The mount keeps the image's snapshot through rmi and prune.
+	d.berth(nil, "rmi", ref).ok(t)
+	d.berth(nil, "system", "prune").ok(t)
+	if _, err := os.Stat(filepath.Join(dir, "bin", "busybox")); err != nil {
+		t.Errorf("mounted files gone after rmi and prune: %v", err)
+	}
+	d.berth(nil, "image", "unmount", dir).ok(t)
+	if _, err := os.Stat(filepath.Join(dir, "bin")); !os.IsNotExist(err) {
+		t.Errorf("still mounted after unmount: %v", err)
+	}
+	d.berth(nil, "image", "unmount", dir).fails(t, 1, "not an image mount")
+	d.berth(nil, "system", "prune").ok(t)
+	if n := countDirs(t, d.root); n != 0 {
+		t.Errorf("%d snapshot directories left after unmount and prune", n)
+	}
+}

@@ -1034,6 +1034,74 @@ func (x *SnapshotUpdate) GetLabels() map[string]string {
 	return nil
 }
 
+type SnapshotCreate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Snapshotter   string                 `protobuf:"bytes,1,opt,name=snapshotter,proto3" json:"snapshotter,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Parent        string                 `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
+	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotCreate) Reset() {
+	*x = SnapshotCreate{}
+	mi := &file_api_events_v1_events_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotCreate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotCreate) ProtoMessage() {}
+
+func (x *SnapshotCreate) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotCreate.ProtoReflect.Descriptor instead.
+func (*SnapshotCreate) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SnapshotCreate) GetSnapshotter() string {
+	if x != nil {
+		return x.Snapshotter
+	}
+	return ""
+}
+
+func (x *SnapshotCreate) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SnapshotCreate) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *SnapshotCreate) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
 var File_api_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_api_events_v1_events_proto_rawDesc = "" +
@@ -1116,7 +1184,12 @@ const file_api_events_v1_events_proto_rawDesc = "" +
 	"\x06labels\x18\x03 \x03(\v24.berth.services.events.v1.SnapshotUpdate.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012g\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"p\n" +
+	"\x0eSnapshotCreate\x12 \n" +
+	"\vsnapshotter\x18\x01 \x01(\tR\vsnapshotter\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
+	"\x06parent\x18\x03 \x01(\tR\x06parent\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind2g\n" +
 	"\x06Events\x12]\n" +
 	"\tSubscribe\x12*.berth.services.events.v1.SubscribeRequest\x1a\".berth.services.events.v1.Envelope0\x01B1Z/github.com/berth-dev/berth/api/events/v1;eventsb\x06proto3"
 
@@ -1132,7 +1205,7 @@ func file_api_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_api_events_v1_events_proto_rawDescData
 }
 
-var file_api_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_api_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_api_events_v1_events_proto_goTypes = []any{
 	(*SubscribeRequest)(nil),      // 0: berth.services.events.v1.SubscribeRequest
 	(*Envelope)(nil),              // 1: berth.services.events.v1.Envelope
@@ -1153,22 +1226,23 @@ var file_api_events_v1_events_proto_goTypes = []any{
 	(*ImageDelete)(nil),           // 16: berth.services.events.v1.ImageDelete
 	(*SnapshotRemove)(nil),        // 17: berth.services.events.v1.SnapshotRemove
 	(*SnapshotUpdate)(nil),        // 18: berth.services.events.v1.SnapshotUpdate
-	nil,                           // 19: berth.services.events.v1.NamespaceCreate.LabelsEntry
-	nil,                           // 20: berth.services.events.v1.NamespaceUpdate.LabelsEntry
-	nil,                           // 21: berth.services.events.v1.ContentUpdate.LabelsEntry
-	nil,                           // 22: berth.services.events.v1.LeaseCreate.LabelsEntry
-	nil,                           // 23: berth.services.events.v1.SnapshotUpdate.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
-	(*anypb.Any)(nil),             // 25: google.protobuf.Any
+	(*SnapshotCreate)(nil),        // 19: berth.services.events.v1.SnapshotCreate
+	nil,                           // 20: berth.services.events.v1.NamespaceCreate.LabelsEntry
+	nil,                           // 21: berth.services.events.v1.NamespaceUpdate.LabelsEntry
+	nil,                           // 22: berth.services.events.v1.ContentUpdate.LabelsEntry
+	nil,                           // 23: berth.services.events.v1.LeaseCreate.LabelsEntry
+	nil,                           // 24: berth.services.events.v1.SnapshotUpdate.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(*anypb.Any)(nil),             // 26: google.protobuf.Any
 }
 var file_api_events_v1_events_proto_depIdxs = []int32{
-	24, // 0: berth.services.events.v1.Envelope.timestamp:type_name -> google.protobuf.Timestamp
-	25, // 1: berth.services.events.v1.Envelope.event:type_name -> google.protobuf.Any
-	19, // 2: berth.services.events.v1.NamespaceCreate.labels:type_name -> berth.services.events.v1.NamespaceCreate.LabelsEntry
-	20, // 3: berth.services.events.v1.NamespaceUpdate.labels:type_name -> berth.services.events.v1.NamespaceUpdate.LabelsEntry
-	21, // 4: berth.services.events.v1.ContentUpdate.labels:type_name -> berth.services.events.v1.ContentUpdate.LabelsEntry
-	22, // 5: berth.services.events.v1.LeaseCreate.labels:type_name -> berth.services.events.v1.LeaseCreate.LabelsEntry
-	23, // 6: berth.services.events.v1.SnapshotUpdate.labels:type_name -> berth.services.events.v1.SnapshotUpdate.LabelsEntry
+	25, // 0: berth.services.events.v1.Envelope.timestamp:type_name -> google.protobuf.Timestamp
+	26, // 1: berth.services.events.v1.Envelope.event:type_name -> google.protobuf.Any
+	20, // 2: berth.services.events.v1.NamespaceCreate.labels:type_name -> berth.services.events.v1.NamespaceCreate.LabelsEntry
+	21, // 3: berth.services.events.v1.NamespaceUpdate.labels:type_name -> berth.services.events.v1.NamespaceUpdate.LabelsEntry
+	22, // 4: berth.services.events.v1.ContentUpdate.labels:type_name -> berth.services.events.v1.ContentUpdate.LabelsEntry
+	23, // 5: berth.services.events.v1.LeaseCreate.labels:type_name -> berth.services.events.v1.LeaseCreate.LabelsEntry
+	24, // 6: berth.services.events.v1.SnapshotUpdate.labels:type_name -> berth.services.events.v1.SnapshotUpdate.LabelsEntry
 	0,  // 7: berth.services.events.v1.Events.Subscribe:input_type -> berth.services.events.v1.SubscribeRequest
 	1,  // 8: berth.services.events.v1.Events.Subscribe:output_type -> berth.services.events.v1.Envelope
 	8,  // [8:9] is the sub-list for method output_type
@@ -1189,7 +1263,7 @@ func file_api_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_events_v1_events_proto_rawDesc), len(file_api_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -95,7 +95,10 @@ type Image struct {
 	// size is the bytes of the host platform's config and layers (compressed).
 	Size int64 `protobuf:"varint,6,opt,name=size,proto3" json:"size,omitempty"`
 	// platform is the platform of the manifest sizes and unpacking refer to.
-	Platform      string `protobuf:"bytes,7,opt,name=platform,proto3" json:"platform,omitempty"`
+	Platform string `protobuf:"bytes,7,opt,name=platform,proto3" json:"platform,omitempty"`
+	// snapshot is the chainID of the platform's top layer: the committed
+	// snapshot holding the image's root filesystem once unpacked.
+	Snapshot      string `protobuf:"bytes,8,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -175,6 +178,13 @@ func (x *Image) GetSize() int64 {
 func (x *Image) GetPlatform() string {
 	if x != nil {
 		return x.Platform
+	}
+	return ""
+}
+
+func (x *Image) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
 	}
 	return ""
 }
@@ -697,7 +707,7 @@ const file_api_images_v1_images_proto_rawDesc = "" +
 	"\n" +
 	"media_type\x18\x01 \x01(\tR\tmediaType\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"\xff\x02\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"\x9b\x03\n" +
 	"\x05Image\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12<\n" +
 	"\x06target\x18\x02 \x01(\v2$.berth.services.images.v1.DescriptorR\x06target\x12C\n" +
@@ -707,7 +717,8 @@ const file_api_images_v1_images_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
 	"\x04size\x18\x06 \x01(\x03R\x04size\x12\x1a\n" +
-	"\bplatform\x18\a \x01(\tR\bplatform\x1a9\n" +
+	"\bplatform\x18\a \x01(\tR\bplatform\x12\x1a\n" +
+	"\bsnapshot\x18\b \x01(\tR\bsnapshot\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"`\n" +

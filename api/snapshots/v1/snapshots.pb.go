@@ -721,6 +721,74 @@ func (x *MountsResponse) GetMounts() []*Mount {
 	return nil
 }
 
+type ViewSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Snapshotter   string                 `protobuf:"bytes,1,opt,name=snapshotter,proto3" json:"snapshotter,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Parent        string                 `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
+	Labels        map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ViewSnapshotRequest) Reset() {
+	*x = ViewSnapshotRequest{}
+	mi := &file_api_snapshots_v1_snapshots_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ViewSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ViewSnapshotRequest) ProtoMessage() {}
+
+func (x *ViewSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_snapshots_v1_snapshots_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ViewSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*ViewSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_api_snapshots_v1_snapshots_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ViewSnapshotRequest) GetSnapshotter() string {
+	if x != nil {
+		return x.Snapshotter
+	}
+	return ""
+}
+
+func (x *ViewSnapshotRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ViewSnapshotRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ViewSnapshotRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 type UpdateSnapshotRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Snapshotter string                 `protobuf:"bytes,1,opt,name=snapshotter,proto3" json:"snapshotter,omitempty"`
@@ -733,7 +801,7 @@ type UpdateSnapshotRequest struct {
 
 func (x *UpdateSnapshotRequest) Reset() {
 	*x = UpdateSnapshotRequest{}
-	mi := &file_api_snapshots_v1_snapshots_proto_msgTypes[12]
+	mi := &file_api_snapshots_v1_snapshots_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +813,7 @@ func (x *UpdateSnapshotRequest) String() string {
 func (*UpdateSnapshotRequest) ProtoMessage() {}
 
 func (x *UpdateSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_snapshots_v1_snapshots_proto_msgTypes[12]
+	mi := &file_api_snapshots_v1_snapshots_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +826,7 @@ func (x *UpdateSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_api_snapshots_v1_snapshots_proto_rawDescGZIP(), []int{12}
+	return file_api_snapshots_v1_snapshots_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateSnapshotRequest) GetSnapshotter() string {
@@ -791,7 +859,7 @@ type UpdateSnapshotResponse struct {
 
 func (x *UpdateSnapshotResponse) Reset() {
 	*x = UpdateSnapshotResponse{}
-	mi := &file_api_snapshots_v1_snapshots_proto_msgTypes[13]
+	mi := &file_api_snapshots_v1_snapshots_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +871,7 @@ func (x *UpdateSnapshotResponse) String() string {
 func (*UpdateSnapshotResponse) ProtoMessage() {}
 
 func (x *UpdateSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_snapshots_v1_snapshots_proto_msgTypes[13]
+	mi := &file_api_snapshots_v1_snapshots_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +884,7 @@ func (x *UpdateSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_api_snapshots_v1_snapshots_proto_rawDescGZIP(), []int{13}
+	return file_api_snapshots_v1_snapshots_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateSnapshotResponse) GetInfo() *Info {
@@ -871,7 +939,15 @@ const file_api_snapshots_v1_snapshots_proto_rawDesc = "" +
 	"\vsnapshotter\x18\x01 \x01(\tR\vsnapshotter\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\"L\n" +
 	"\x0eMountsResponse\x12:\n" +
-	"\x06mounts\x18\x01 \x03(\v2\".berth.services.snapshots.v1.MountR\x06mounts\"\xad\x01\n" +
+	"\x06mounts\x18\x01 \x03(\v2\".berth.services.snapshots.v1.MountR\x06mounts\"\xf2\x01\n" +
+	"\x13ViewSnapshotRequest\x12 \n" +
+	"\vsnapshotter\x18\x01 \x01(\tR\vsnapshotter\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
+	"\x06parent\x18\x03 \x01(\tR\x06parent\x12T\n" +
+	"\x06labels\x18\x04 \x03(\v2<.berth.services.snapshots.v1.ViewSnapshotRequest.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xad\x01\n" +
 	"\x15UpdateSnapshotRequest\x12 \n" +
 	"\vsnapshotter\x18\x01 \x01(\tR\vsnapshotter\x125\n" +
 	"\x04info\x18\x02 \x01(\v2!.berth.services.snapshots.v1.InfoR\x04info\x12;\n" +
@@ -884,13 +960,14 @@ const file_api_snapshots_v1_snapshots_proto_rawDesc = "" +
 	"\x04VIEW\x10\x01\x12\n" +
 	"\n" +
 	"\x06ACTIVE\x10\x02\x12\r\n" +
-	"\tCOMMITTED\x10\x032\x92\x05\n" +
+	"\tCOMMITTED\x10\x032\xf9\x05\n" +
 	"\tSnapshots\x12o\n" +
 	"\x04List\x121.berth.services.snapshots.v1.ListSnapshotsRequest\x1a2.berth.services.snapshots.v1.ListSnapshotsResponse0\x01\x12k\n" +
 	"\x04Stat\x120.berth.services.snapshots.v1.StatSnapshotRequest\x1a1.berth.services.snapshots.v1.StatSnapshotResponse\x12^\n" +
 	"\x05Usage\x12).berth.services.snapshots.v1.UsageRequest\x1a*.berth.services.snapshots.v1.UsageResponse\x12q\n" +
 	"\x06Remove\x122.berth.services.snapshots.v1.RemoveSnapshotRequest\x1a3.berth.services.snapshots.v1.RemoveSnapshotResponse\x12a\n" +
-	"\x06Mounts\x12*.berth.services.snapshots.v1.MountsRequest\x1a+.berth.services.snapshots.v1.MountsResponse\x12q\n" +
+	"\x06Mounts\x12*.berth.services.snapshots.v1.MountsRequest\x1a+.berth.services.snapshots.v1.MountsResponse\x12e\n" +
+	"\x04View\x120.berth.services.snapshots.v1.ViewSnapshotRequest\x1a+.berth.services.snapshots.v1.MountsResponse\x12q\n" +
 	"\x06Update\x122.berth.services.snapshots.v1.UpdateSnapshotRequest\x1a3.berth.services.snapshots.v1.UpdateSnapshotResponseB7Z5github.com/berth-dev/berth/api/snapshots/v1;snapshotsb\x06proto3"
 
 var (
@@ -906,7 +983,7 @@ func file_api_snapshots_v1_snapshots_proto_rawDescGZIP() []byte {
 }
 
 var file_api_snapshots_v1_snapshots_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_snapshots_v1_snapshots_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_api_snapshots_v1_snapshots_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_api_snapshots_v1_snapshots_proto_goTypes = []any{
 	(Kind)(0),                      // 0: berth.services.snapshots.v1.Kind
 	(*Info)(nil),                   // 1: berth.services.snapshots.v1.Info
@@ -921,40 +998,45 @@ var file_api_snapshots_v1_snapshots_proto_goTypes = []any{
 	(*Mount)(nil),                  // 10: berth.services.snapshots.v1.Mount
 	(*MountsRequest)(nil),          // 11: berth.services.snapshots.v1.MountsRequest
 	(*MountsResponse)(nil),         // 12: berth.services.snapshots.v1.MountsResponse
-	(*UpdateSnapshotRequest)(nil),  // 13: berth.services.snapshots.v1.UpdateSnapshotRequest
-	(*UpdateSnapshotResponse)(nil), // 14: berth.services.snapshots.v1.UpdateSnapshotResponse
-	nil,                            // 15: berth.services.snapshots.v1.Info.LabelsEntry
-	(*timestamppb.Timestamp)(nil),  // 16: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),  // 17: google.protobuf.FieldMask
+	(*ViewSnapshotRequest)(nil),    // 13: berth.services.snapshots.v1.ViewSnapshotRequest
+	(*UpdateSnapshotRequest)(nil),  // 14: berth.services.snapshots.v1.UpdateSnapshotRequest
+	(*UpdateSnapshotResponse)(nil), // 15: berth.services.snapshots.v1.UpdateSnapshotResponse
+	nil,                            // 16: berth.services.snapshots.v1.Info.LabelsEntry
+	nil,                            // 17: berth.services.snapshots.v1.ViewSnapshotRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),  // 18: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),  // 19: google.protobuf.FieldMask
 }
 var file_api_snapshots_v1_snapshots_proto_depIdxs = []int32{
 	0,  // 0: berth.services.snapshots.v1.Info.kind:type_name -> berth.services.snapshots.v1.Kind
-	15, // 1: berth.services.snapshots.v1.Info.labels:type_name -> berth.services.snapshots.v1.Info.LabelsEntry
-	16, // 2: berth.services.snapshots.v1.Info.created_at:type_name -> google.protobuf.Timestamp
-	16, // 3: berth.services.snapshots.v1.Info.updated_at:type_name -> google.protobuf.Timestamp
+	16, // 1: berth.services.snapshots.v1.Info.labels:type_name -> berth.services.snapshots.v1.Info.LabelsEntry
+	18, // 2: berth.services.snapshots.v1.Info.created_at:type_name -> google.protobuf.Timestamp
+	18, // 3: berth.services.snapshots.v1.Info.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 4: berth.services.snapshots.v1.ListSnapshotsResponse.info:type_name -> berth.services.snapshots.v1.Info
 	1,  // 5: berth.services.snapshots.v1.StatSnapshotResponse.info:type_name -> berth.services.snapshots.v1.Info
 	10, // 6: berth.services.snapshots.v1.MountsResponse.mounts:type_name -> berth.services.snapshots.v1.Mount
-	1,  // 7: berth.services.snapshots.v1.UpdateSnapshotRequest.info:type_name -> berth.services.snapshots.v1.Info
-	17, // 8: berth.services.snapshots.v1.UpdateSnapshotRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 9: berth.services.snapshots.v1.UpdateSnapshotResponse.info:type_name -> berth.services.snapshots.v1.Info
-	2,  // 10: berth.services.snapshots.v1.Snapshots.List:input_type -> berth.services.snapshots.v1.ListSnapshotsRequest
-	4,  // 11: berth.services.snapshots.v1.Snapshots.Stat:input_type -> berth.services.snapshots.v1.StatSnapshotRequest
-	6,  // 12: berth.services.snapshots.v1.Snapshots.Usage:input_type -> berth.services.snapshots.v1.UsageRequest
-	8,  // 13: berth.services.snapshots.v1.Snapshots.Remove:input_type -> berth.services.snapshots.v1.RemoveSnapshotRequest
-	11, // 14: berth.services.snapshots.v1.Snapshots.Mounts:input_type -> berth.services.snapshots.v1.MountsRequest
-	13, // 15: berth.services.snapshots.v1.Snapshots.Update:input_type -> berth.services.snapshots.v1.UpdateSnapshotRequest
-	3,  // 16: berth.services.snapshots.v1.Snapshots.List:output_type -> berth.services.snapshots.v1.ListSnapshotsResponse
-	5,  // 17: berth.services.snapshots.v1.Snapshots.Stat:output_type -> berth.services.snapshots.v1.StatSnapshotResponse
-	7,  // 18: berth.services.snapshots.v1.Snapshots.Usage:output_type -> berth.services.snapshots.v1.UsageResponse
-	9,  // 19: berth.services.snapshots.v1.Snapshots.Remove:output_type -> berth.services.snapshots.v1.RemoveSnapshotResponse
-	12, // 20: berth.services.snapshots.v1.Snapshots.Mounts:output_type -> berth.services.snapshots.v1.MountsResponse
-	14, // 21: berth.services.snapshots.v1.Snapshots.Update:output_type -> berth.services.snapshots.v1.UpdateSnapshotResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	17, // 7: berth.services.snapshots.v1.ViewSnapshotRequest.labels:type_name -> berth.services.snapshots.v1.ViewSnapshotRequest.LabelsEntry
+	1,  // 8: berth.services.snapshots.v1.UpdateSnapshotRequest.info:type_name -> berth.services.snapshots.v1.Info
+	19, // 9: berth.services.snapshots.v1.UpdateSnapshotRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 10: berth.services.snapshots.v1.UpdateSnapshotResponse.info:type_name -> berth.services.snapshots.v1.Info
+	2,  // 11: berth.services.snapshots.v1.Snapshots.List:input_type -> berth.services.snapshots.v1.ListSnapshotsRequest
+	4,  // 12: berth.services.snapshots.v1.Snapshots.Stat:input_type -> berth.services.snapshots.v1.StatSnapshotRequest
+	6,  // 13: berth.services.snapshots.v1.Snapshots.Usage:input_type -> berth.services.snapshots.v1.UsageRequest
+	8,  // 14: berth.services.snapshots.v1.Snapshots.Remove:input_type -> berth.services.snapshots.v1.RemoveSnapshotRequest
+	11, // 15: berth.services.snapshots.v1.Snapshots.Mounts:input_type -> berth.services.snapshots.v1.MountsRequest
+	13, // 16: berth.services.snapshots.v1.Snapshots.View:input_type -> berth.services.snapshots.v1.ViewSnapshotRequest
+	14, // 17: berth.services.snapshots.v1.Snapshots.Update:input_type -> berth.services.snapshots.v1.UpdateSnapshotRequest
+	3,  // 18: berth.services.snapshots.v1.Snapshots.List:output_type -> berth.services.snapshots.v1.ListSnapshotsResponse
+	5,  // 19: berth.services.snapshots.v1.Snapshots.Stat:output_type -> berth.services.snapshots.v1.StatSnapshotResponse
+	7,  // 20: berth.services.snapshots.v1.Snapshots.Usage:output_type -> berth.services.snapshots.v1.UsageResponse
+	9,  // 21: berth.services.snapshots.v1.Snapshots.Remove:output_type -> berth.services.snapshots.v1.RemoveSnapshotResponse
+	12, // 22: berth.services.snapshots.v1.Snapshots.Mounts:output_type -> berth.services.snapshots.v1.MountsResponse
+	12, // 23: berth.services.snapshots.v1.Snapshots.View:output_type -> berth.services.snapshots.v1.MountsResponse
+	15, // 24: berth.services.snapshots.v1.Snapshots.Update:output_type -> berth.services.snapshots.v1.UpdateSnapshotResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_api_snapshots_v1_snapshots_proto_init() }
@@ -968,7 +1050,7 @@ func file_api_snapshots_v1_snapshots_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_snapshots_v1_snapshots_proto_rawDesc), len(file_api_snapshots_v1_snapshots_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,7 @@ const (
 	Snapshots_Usage_FullMethodName  = "/berth.services.snapshots.v1.Snapshots/Usage"
 	Snapshots_Remove_FullMethodName = "/berth.services.snapshots.v1.Snapshots/Remove"
 	Snapshots_Mounts_FullMethodName = "/berth.services.snapshots.v1.Snapshots/Mounts"
+	Snapshots_View_FullMethodName   = "/berth.services.snapshots.v1.Snapshots/View"
 	Snapshots_Update_FullMethodName = "/berth.services.snapshots.v1.Snapshots/Update"
 )
 
@@ -57,6 +58,9 @@ type SnapshotsClient interface {
 	// Mounts returns the mounts of an active snapshot, as Prepare or View
 	// returned them; a committed snapshot has none (FailedPrecondition).
 	Mounts(ctx context.Context, in *MountsRequest, opts ...grpc.CallOption) (*MountsResponse, error)
+	// View creates a read-only active snapshot key on the committed parent and
+	// returns its mounts (for inspecting an image's files: berth image mount).
+	View(ctx context.Context, in *ViewSnapshotRequest, opts ...grpc.CallOption) (*MountsResponse, error)
 	// Update replaces the labels named by update_mask ("labels" or
 	// "labels.KEY"; no paths means all labels).
 	Update(ctx context.Context, in *UpdateSnapshotRequest, opts ...grpc.CallOption) (*UpdateSnapshotResponse, error)
@@ -129,6 +133,16 @@ func (c *snapshotsClient) Mounts(ctx context.Context, in *MountsRequest, opts ..
 	return out, nil
 }
 
+func (c *snapshotsClient) View(ctx context.Context, in *ViewSnapshotRequest, opts ...grpc.CallOption) (*MountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MountsResponse)
+	err := c.cc.Invoke(ctx, Snapshots_View_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *snapshotsClient) Update(ctx context.Context, in *UpdateSnapshotRequest, opts ...grpc.CallOption) (*UpdateSnapshotResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UpdateSnapshotResponse)
@@ -158,6 +172,9 @@ type SnapshotsServer interface {
 	// Mounts returns the mounts of an active snapshot, as Prepare or View
 	// returned them; a committed snapshot has none (FailedPrecondition).
 	Mounts(context.Context, *MountsRequest) (*MountsResponse, error)
+	// View creates a read-only active snapshot key on the committed parent and
+	// returns its mounts (for inspecting an image's files: berth image mount).
+	View(context.Context, *ViewSnapshotRequest) (*MountsResponse, error)
 	// Update replaces the labels named by update_mask ("labels" or
 	// "labels.KEY"; no paths means all labels).
 	Update(context.Context, *UpdateSnapshotRequest) (*UpdateSnapshotResponse, error)
@@ -185,6 +202,9 @@ func (UnimplementedSnapshotsServer) Remove(context.Context, *RemoveSnapshotReque
 }
 func (UnimplementedSnapshotsServer) Mounts(context.Context, *MountsRequest) (*MountsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Mounts not implemented")
+}
+func (UnimplementedSnapshotsServer) View(context.Context, *ViewSnapshotRequest) (*MountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method View not implemented")
 }
 func (UnimplementedSnapshotsServer) Update(context.Context, *UpdateSnapshotRequest) (*UpdateSnapshotResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Update not implemented")
@@ -293,6 +313,24 @@ func _Snapshots_Mounts_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Snapshots_View_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ViewSnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SnapshotsServer).View(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Snapshots_View_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SnapshotsServer).View(ctx, req.(*ViewSnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Snapshots_Update_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(UpdateSnapshotRequest)
 	if err := dec(in); err != nil {
@@ -333,6 +371,10 @@ var Snapshots_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Mounts",
 			Handler:    _Snapshots_Mounts_Handler,
+		},
+		{
+			MethodName: "View",
+			Handler:    _Snapshots_View_Handler,
 		},
 		{
 			MethodName: "Update",
