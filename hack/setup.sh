@@ -6,9 +6,11 @@ packages=(
 	protobuf-compiler # protoc, for make generate / verify
 	ca-certificates
 	curl              # bench floor and e2e helpers
+	jq                # bench: reads manifests
 	docker-registry   # the registry tests push to and pull from (loopback)
 	busybox-static    # /bin/busybox: the root of the test images
 	tar               # fidelity tests compare with GNU tar
+	isal              # igzip: the fastest gzip decoder here, used for layers when present
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -19,6 +19,7 @@ var forbidden = map[string][]string{
 	"internal/events":        {"internal/metadata", "internal/server", "internal/daemon", "api/"},
 	"internal/content":       {"internal/metadata", "internal/server", "internal/daemon", "api/"},
 	"internal/content/local": {"internal/metadata", "internal/server", "internal/daemon", "api/"},
+	"internal/diff":          {"internal/metadata", "internal/server", "internal/daemon", "internal/content", "internal/snapshots", "internal/images", "api/"},
 	"internal/mount":         {"internal/metadata", "internal/server", "internal/daemon", "internal/content", "api/"},
 	"internal/snapshots/...": {"internal/metadata", "internal/server", "internal/daemon", "internal/content", "api/"},
 	"internal/remote":        {"internal/metadata", "internal/server", "internal/daemon", "internal/content", "internal/snapshots", "api/"},

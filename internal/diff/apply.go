@@ -67,6 +67,9 @@ type ApplyResult struct {
 // Apply applies the layer read from layer, compressed or not, to the
 // directory root, and reads layer to its end. Nothing outside root is
 // written, whatever the layer contains (see the package doc for the rules).
+// When ctx is done Apply stops, once a pending Read of layer returns: layer
+// should end its reads with ctx, as the body of an HTTP request made with
+// ctx does.
 //
 // A layer that breaks the rules or a limit fails with an ErrInvalidArgument
 // error naming the entry; root is then partly written and the caller
@@ -92,7 +95,7 @@ func Apply(ctx context.Context, root string, layer io.Reader, opts ApplyOptions)
 	}
 	defer a.close()
 
-	rc, _, err := Decompress(layer)
+	rc, err := decompress(layer, igzipPath())
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply layer: %w", err)
 	}
@@ -100,6 +103,8 @@ func Apply(ctx context.Context, root string, layer io.Reader, opts ApplyOptions)
 	err = a.applyAll(rd)
 	if err == nil {
 		err = a.finish()
+	} else {
+		rc.abort()
 	}
 	rd.stop()
 	if cerr := rc.Close(); err == nil && cerr != nil {
@@ -121,20 +126,29 @@ func Apply(ctx context.Context, root string, layer io.Reader, opts ApplyOptions)
 
 // applyAll applies the entries rd reads, in order.
 func (a *applier) applyAll(rd *reader) error {
-	for batch := range rd.items {
-		for i, it := range batch {
-			if err := a.applyItem(rd, it); err != nil {
-				for _, rest := range batch[i:] {
+	for {
+		var b *batch
+		select {
+		case b = <-rd.batches:
+		case <-a.ctx.Done():
+			return a.ctx.Err()
+		}
+		if b == nil {
+			return nil
+		}
+		for i, it := range b.items {
+			if err := a.applyItem(it); err != nil {
+				for _, rest := range b.items[i:] {
 					rest.discard()
 				}
 				return err
 			}
 		}
+		rd.release(b)
 	}
-	return nil
 }
 
-func (a *applier) applyItem(rd *reader, it item) error {
+func (a *applier) applyItem(it item) error {
 	if it.err != nil {
 		return it.err
 	}
@@ -147,7 +161,6 @@ func (a *applier) applyItem(rd *reader, it item) error {
 	}
 	err := a.apply(it.e, content)
 	it.discard()
-	rd.release(it.data)
 	if err != nil {
 		return fmt.Errorf("entry %s: %w", quote(it.e.raw), err)
 	}
@@ -219,7 +232,7 @@ func droppedXattr(name string) bool {
 }
 
 // maxID bounds uids and gids: (uid_t)-1 means "unchanged" to chown(2).
-const maxID = 1<<32 - 2
+const maxID int64 = 1<<32 - 2
 
 // parseEntry checks hdr against the rules and limits and returns what to do,
 // or nil for a header that changes nothing (a PAX global header).
@@ -286,7 +299,7 @@ func parseEntry(hdr *tar.Header, lim Limits) (*entry, error) {
 	if name == "" && e.kind != kindDir {
 		return nil, fmt.Errorf("entry %s: replaces the root directory: %w", quote(hdr.Name), errdefs.ErrInvalidArgument)
 	}
-	if hdr.Uid < 0 || hdr.Uid > maxID || hdr.Gid < 0 || hdr.Gid > maxID {
+	if hdr.Uid < 0 || int64(hdr.Uid) > maxID || hdr.Gid < 0 || int64(hdr.Gid) > maxID {
 		return nil, fmt.Errorf("entry %s: owner %d:%d out of range: %w", quote(hdr.Name), hdr.Uid, hdr.Gid, errdefs.ErrInvalidArgument)
 	}
 	e.mode = uint32(hdr.Mode) & 0o7777

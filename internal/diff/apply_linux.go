@@ -607,14 +607,22 @@ func isOpaque(fd int) bool {
 	return err == nil && n == 1 && b[0] == 'y'
 }
 
-func timespec(t time.Time) unix.Timespec {
-	return unix.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
+func timespecs(atime, mtime time.Time) ([2]unix.Timespec, error) {
+	a, err := unix.TimeToTimespec(atime)
+	if err != nil {
+		return [2]unix.Timespec{}, err
+	}
+	m, err := unix.TimeToTimespec(mtime)
+	return [2]unix.Timespec{a, m}, err
 }
 
 // futimens sets the times of fd (utimensat with a NULL path; x/sys has no
 // wrapper, and its Futimes goes through /proc/self/fd, a magic link).
 func futimens(fd int, atime, mtime time.Time) error {
-	ts := [2]unix.Timespec{timespec(atime), timespec(mtime)}
+	ts, err := timespecs(atime, mtime)
+	if err != nil {
+		return err
+	}
 	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
 	if errno != 0 {
 		return errno
@@ -623,8 +631,11 @@ func futimens(fd int, atime, mtime time.Time) error {
 }
 
 func utimesNoFollow(pfd int, base string, m *meta) error {
-	ts := []unix.Timespec{timespec(m.atime), timespec(m.mtime)}
-	if err := unix.UtimesNanoAt(pfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	ts, err := timespecs(m.atime, m.mtime)
+	if err == nil {
+		err = unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if err != nil {
 		return fmt.Errorf("set times: %w", err)
 	}
 	return nil

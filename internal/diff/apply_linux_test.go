@@ -79,6 +79,7 @@ func fidelityLayers() [][]ent {
 		file("usr/share/doc/b", "b"),
 		symlink("lib", "usr/lib"),
 		with(dir("tmp/"), mode(0o1777)),
+		with(file("tmp/sticky", "sticky file"), mode(0o1777)),
 		dir("home/"),
 		with(dir("home/user/"), func(h *tar.Header) { h.Mode = 0o700; user(h); xattrs("user.dir", "1")(h) }),
 		with(file("home/user/.profile", "export PS1"), func(h *tar.Header) {

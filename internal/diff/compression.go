@@ -73,7 +73,11 @@ func DetectCompression(head []byte) Compression {
 // A defect of the compressed data is an ErrInvalidArgument error; an error of
 // r is returned wrapped, with its own kind.
 func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
-	return decompress(r, igzipPath())
+	s, err := decompress(r, igzipPath())
+	if err != nil {
+		return nil, Uncompressed, err
+	}
+	return s, s.c, nil
 }
 
 // igzipPath is where igzip is installed, or "" when it is not.
@@ -87,12 +91,12 @@ var igzipPath = sync.OnceValue(func() string {
 
 // decompress is Decompress with gzip decoded by the igzip binary at igzip,
 // or in process when igzip is "".
-func decompress(r io.Reader, igzip string) (io.ReadCloser, Compression, error) {
+func decompress(r io.Reader, igzip string) (*stream, error) {
 	src := &source{r: r}
 	br := bufio.NewReaderSize(src, 1<<20)
 	head, err := br.Peek(4)
 	if err != nil && err != io.EOF {
-		return nil, Uncompressed, fmt.Errorf("read layer: %w", err)
+		return nil, fmt.Errorf("read layer: %w", err)
 	}
 	c := DetectCompression(head)
 	s := &stream{c: c, src: src}
@@ -108,20 +112,20 @@ func decompress(r io.Reader, igzip string) (io.ReadCloser, Compression, error) {
 		}
 		z, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, c, s.wrap(err)
+			return nil, s.wrap(err)
 		}
 		z.Multistream(false)
 		s.r, s.close = &gzipMembers{z: z, br: br}, z.Close
 	case Zstd:
 		d, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(zstdMaxWindow))
 		if err != nil {
-			return nil, c, fmt.Errorf("start zstd decoder: %w", err)
+			return nil, fmt.Errorf("start zstd decoder: %w", err)
 		}
 		s.r, s.close = d, func() error { d.Close(); return nil }
 	default:
 		s.r = br
 	}
-	return s, c, nil
+	return s, nil
 }
 
 // source wraps the compressed reader and keeps its first error, so that a
@@ -183,6 +187,14 @@ func (s *stream) Close() error {
 		return nil
 	}
 	return s.close()
+}
+
+// abort stops an external decoder at once, from any goroutine, so that a
+// Read blocked on it returns. In-process decoders block only on the source.
+func (s *stream) abort() {
+	if p, ok := s.r.(*process); ok {
+		_ = p.cmd.Process.Kill()
+	}
 }
 
 // gzipMembers reads concatenated gzip members and stops, like gzip(1) and

@@ -49,15 +49,15 @@ func decoders(t *testing.T) map[string]string {
 
 func readAll(t *testing.T, b []byte, igzip string) ([]byte, Compression, error) {
 	t.Helper()
-	rc, c, err := decompress(bytes.NewReader(b), igzip)
+	rc, err := decompress(bytes.NewReader(b), igzip)
 	if err != nil {
-		return nil, c, err
+		return nil, Uncompressed, err
 	}
 	out, err := io.ReadAll(rc)
 	if cerr := rc.Close(); err == nil {
 		err = cerr
 	}
-	return out, c, err
+	return out, rc.c, err
 }
 
 func TestDecompressRoundTrips(t *testing.T) {
@@ -165,7 +165,7 @@ func TestDecompressKeepsTheSourceErrorKind(t *testing.T) {
 	srcErr := fmt.Errorf("fetch blob: %w", errdefs.ErrUnavailable)
 	for dname, igzip := range decoders(t) {
 		for name, in := range map[string][]byte{"plain": data, "gzip": gzipped(t, data), "zstd": zstded(t, data)} {
-			rc, _, err := decompress(&failingReader{data: in[:len(in)/2], err: srcErr}, igzip)
+			rc, err := decompress(&failingReader{data: in[:len(in)/2], err: srcErr}, igzip)
 			if err == nil {
 				_, err = io.ReadAll(rc)
 				rc.Close()
@@ -212,7 +212,7 @@ func FuzzDecompress(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		// In process only: the fuzzer runs this too often to start a
 		// process each time.
-		rc, _, err := decompress(bytes.NewReader(in), "")
+		rc, err := decompress(bytes.NewReader(in), "")
 		if err == nil {
 			_, err = io.Copy(io.Discard, io.LimitReader(rc, 64<<20))
 			rc.Close()

@@ -72,6 +72,18 @@ func rawHeader(name string, typ byte, size int64) []byte {
 	return b
 }
 
+// sparseBomb is a layer of one sparse file (GNU PAX format 1.0) of hole
+// bytes followed by "hi\n": a few kilobytes that expand to hole+3 bytes.
+func sparseBomb(hole int64) []byte {
+	recs := paxRecord("GNU.sparse.major", "1") + paxRecord("GNU.sparse.minor", "0") +
+		paxRecord("GNU.sparse.name", "big") + paxRecord("GNU.sparse.realsize", strconv.FormatInt(hole+3, 10))
+	data := append(pad([]byte(fmt.Sprintf("1\n%d\n3\n", hole))), "hi\n"...)
+	b := append(rawHeader("PaxHeader", tar.TypeXHeader, int64(len(recs))), pad([]byte(recs))...)
+	b = append(b, rawHeader("GNUSparseFile.0/big", tar.TypeReg, int64(len(data)))...)
+	b = append(b, pad(data)...)
+	return append(b, make([]byte, 1024)...)
+}
+
 func pad(b []byte) []byte { return append(b, make([]byte, (512-len(b)%512)%512)...) }
 
 // paxRecord formats one PAX record, which carries its own length.
@@ -264,7 +276,7 @@ func corpus() []corpusCase {
 				devnode(tar.TypeFifo, "dev/fifo", 0, 0)),
 			check: func(t *testing.T, root string, _ WhiteoutMode) {
 				var st unix.Stat_t
-				if err := unix.Lstat(filepath.Join(root, "dev/null"), &st); err != nil || st.Rdev != unix.Mkdev(1, 3) {
+				if err := unix.Lstat(filepath.Join(root, "dev/null"), &st); err != nil || uint64(st.Rdev) != unix.Mkdev(1, 3) {
 					t.Errorf("dev/null: %v, rdev %#x", err, st.Rdev)
 				}
 				hasType(t, root, "dev/sda", os.ModeDevice)
@@ -289,8 +301,20 @@ func corpus() []corpusCase {
 			layer:   tarOf(file(deepTarget+"f", "x"), symlink("l", deepTarget), file("l/"+strings.Repeat("u/", 100)+"f", "x")),
 			wantErr: "MaxPathLen"},
 		{name: "more entries than MaxEntries", layer: tarOf(many...), lim: Limits{MaxEntries: 100}, wantErr: "MaxEntries"},
-		{name: "decompression bomb", layer: func(t testing.TB, _ string) []byte { return bomb(t, 1<<30) },
+		{name: "decompression bomb declared in a header", layer: func(t testing.TB, _ string) []byte { return declaredBomb(t, 1<<30) },
 			lim: Limits{MaxBytes: 16 << 20}, wantErr: "MaxBytes"},
+		{name: "decompression bomb after the end of the archive",
+			layer: func(t testing.TB, _ string) []byte { return bomb(t, mkTar(t, []ent{file("f", "x")}), 1<<30) },
+			lim:   Limits{MaxBytes: 16 << 20}, wantErr: "MaxBytes"},
+		{name: "sparse file bomb", layer: func(testing.TB, string) []byte { return sparseBomb(1 << 40) },
+			lim: Limits{MaxBytes: 16 << 20}, wantErr: "MaxBytes"},
+		{name: "sparse file within the limits", layer: func(testing.TB, string) []byte { return sparseBomb(1 << 20) },
+			lim: Limits{MaxBytes: 16 << 20},
+			check: func(t *testing.T, root string, _ WhiteoutMode) {
+				if fi := exists(t, root, "big"); fi != nil && fi.Size() != 1<<20+3 {
+					t.Errorf("big: %d bytes, want %d", fi.Size(), 1<<20+3)
+				}
+			}},
 		{name: "duplicate entries where the last wins",
 			layer: tarOf(file("x", "first"), dir("x/"), file("x/y", "inside"), file("x", "last"), dir("z/"), dir("z/")),
 			check: func(t *testing.T, root string, _ WhiteoutMode) {
@@ -438,7 +462,7 @@ func FuzzApply(f *testing.F) {
 	snapshot := corpusDirs(f, base)
 	outside := filepath.Join(base, "outside")
 	for _, tc := range corpus() {
-		if tc.name == "decompression bomb" || tc.name == "tree growing deeper than MaxPathLen" {
+		if strings.HasPrefix(tc.name, "decompression bomb") || tc.name == "tree growing deeper than MaxPathLen" {
 			continue // too big for a seed: the fuzzer mutates every byte
 		}
 		layer := tc.layer(f, outside)

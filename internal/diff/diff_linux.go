@@ -35,24 +35,19 @@ func WriteDiffFromUpper(ctx context.Context, w io.Writer, upper string) error {
 		return fmt.Errorf("write diff of %q: %w", upper, err)
 	}
 	defer unix.Close(fd)
-	if isOpaque(fd) {
-		err = d.whiteout("", opaqueMarker)
+	// The root's opaque xattr is not read: overlayfs ignores it.
+	if err := d.upper(fd, ""); err != nil {
+		return fmt.Errorf("write diff of %q: %w", upper, err)
 	}
-	if err == nil {
-		err = d.upper(fd, "")
-	}
-	if err == nil {
-		err = d.tw.Close()
-	}
-	if err != nil {
+	if err := d.tw.Close(); err != nil {
 		return fmt.Errorf("write diff of %q: %w", upper, err)
 	}
 	return nil
 }
 
 // WriteDiff writes to w an uncompressed OCI layer tar that turns the tree
-// lower into the tree upper (a native snapshot and its parent's copy), by
-// walking both: what only upper holds or holds changed is added, what only
+// lower (a parent snapshot) into the tree upper (a native snapshot, made from
+// a copy of it), by walking both: what only upper holds or holds changed is added, what only
 // lower holds is whited out. A regular file counts as changed when its type,
 // mode, owner, size, mtime or xattrs differ, or, when its mtime has no
 // fraction of a second (so a copy may have kept it while the content
@@ -328,7 +323,7 @@ func (d *differ) add(fd int, p string, f *fileInfo, below func(fd int, p string)
 // file writes the regular file f at name, or a hardlink to the path of its
 // inode written before.
 func (d *differ) file(dirfd int, name string, f *fileInfo) error {
-	ino := [2]uint64{f.st.Dev, f.st.Ino}
+	ino := [2]uint64{uint64(f.st.Dev), uint64(f.st.Ino)}
 	if f.st.Nlink > 1 {
 		if first, ok := d.links[ino]; ok {
 			return d.write(&tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: first, Format: tar.FormatPAX})
@@ -377,7 +372,7 @@ func (d *differ) header(name string, f *fileInfo, xs []xattr) error {
 		Mode:    int64(f.st.Mode & 0o7777),
 		Uid:     int(f.st.Uid),
 		Gid:     int(f.st.Gid),
-		ModTime: time.Unix(f.st.Mtim.Sec, 0),
+		ModTime: time.Unix(int64(f.st.Mtim.Sec), 0),
 		Format:  tar.FormatPAX,
 	}
 	switch f.typ() {
@@ -392,7 +387,7 @@ func (d *differ) header(name string, f *fileInfo, xs []xattr) error {
 		if f.typ() == unix.S_IFBLK {
 			hdr.Typeflag = tar.TypeBlock
 		}
-		hdr.Devmajor, hdr.Devminor = int64(unix.Major(f.st.Rdev)), int64(unix.Minor(f.st.Rdev))
+		hdr.Devmajor, hdr.Devminor = int64(unix.Major(uint64(f.st.Rdev))), int64(unix.Minor(uint64(f.st.Rdev)))
 	case unix.S_IFIFO:
 		hdr.Typeflag = tar.TypeFifo
 	}

@@ -27,10 +27,13 @@
 // entries. With DeleteWhiteouts, Apply deletes. With OverlayWhiteouts it
 // writes what overlayfs reads: a character device 0/0 at DIR/NAME (only when
 // a lower holds NAME; what the root holds there is removed) and the xattr
-// trusted.overlay.opaque="y" on DIR. A directory that replaces anything that
-// is not a directory is made opaque too, since it starts empty. A character
-// device 0/0 in a layer is a whiteout for overlayfs; WriteDiffFromUpper
-// writes every one as .wh.NAME. Names under a .wh. directory are invalid.
+// trusted.overlay.opaque="y" on DIR. overlayfs ignores that xattr on the root
+// of a layer, so an opaque marker at the root becomes a whiteout for each
+// name the lowers' roots hold. A directory that replaces, in the root,
+// something that is not a directory is made opaque too, since it starts
+// empty. A character device 0/0 in a layer is a whiteout for overlayfs;
+// WriteDiffFromUpper writes every one as .wh.NAME. Names under a .wh.
+// directory are invalid.
 //
 // # The layered view
 //
@@ -97,20 +100,21 @@
 //
 // # Limits
 //
-// Limits bound the decompressed bytes (64 GiB by default), the entries
-// (4 Mi), the length of a path component (255) and of a path (4096, counting
-// a terminating NUL as PATH_MAX does), which also bounds the depth of the
-// trees a layer can build. Exceeding one fails Apply with an
-// ErrInvalidArgument error that names the limit. Any other defect of a layer
-// (bad name, bad whiteout, truncated or corrupt stream, unsupported entry
-// type) is an ErrInvalidArgument error that names the entry. When Apply
-// fails, the root is partly written and the caller discards it.
+// Limits bound the decompressed bytes (64 GiB by default; the content of
+// sparse files counts expanded), the entries (4 Mi), the length of a path
+// component (255) and of a path (4096, counting a terminating NUL as PATH_MAX
+// does), which also bounds the depth of the trees a layer can build.
+// Exceeding one fails Apply with an ErrInvalidArgument error that names the
+// limit. Any other defect of a layer (bad name, bad whiteout, truncated or
+// corrupt stream, unsupported entry type) is an ErrInvalidArgument error
+// that names the entry; an error reading the blob keeps its own kind. When
+// Apply fails, the root is partly written and the caller discards it.
 //
 // # Speed
 //
-// Apply reads the layer (decompression, hashing, tar parsing) in one
-// goroutine and applies it in another, in order: the only parallelism, and
-// a safe one, since every file system call stays in one goroutine. Gzip is
-// decoded by igzip in a separate process when installed (see Decompress).
-// Nothing is synced.
+// Apply reads the layer (decompression, hashing, tar parsing, buffering of
+// small files) in one goroutine and applies it in another, in order, handing
+// entries over in batches: the only parallelism, and a safe one, since every
+// file system call stays in the applying goroutine. Gzip is decoded by igzip
+// in a separate process when installed (see Decompress). Nothing is synced.
 package diff

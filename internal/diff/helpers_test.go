@@ -201,9 +201,9 @@ func tree(t testing.TB, root string, o treeOpts) map[string]node {
 			n.Mode = 0 // meaningless on Linux
 			n.Mtime = st.Mtim.Nano()
 		case unix.S_IFCHR:
-			n.Type, n.Rdev, n.Mtime = "char", st.Rdev, st.Mtim.Nano()
+			n.Type, n.Rdev, n.Mtime = "char", uint64(st.Rdev), st.Mtim.Nano()
 		case unix.S_IFBLK:
-			n.Type, n.Rdev, n.Mtime = "block", st.Rdev, st.Mtim.Nano()
+			n.Type, n.Rdev, n.Mtime = "block", uint64(st.Rdev), st.Mtim.Nano()
 		case unix.S_IFIFO:
 			n.Type, n.Mtime = "fifo", st.Mtim.Nano()
 		default:

@@ -18,9 +18,10 @@ const (
 // default; a negative one is invalid. Exceeding a limit fails Apply with an
 // ErrInvalidArgument error that names the limit.
 type Limits struct {
-	// MaxBytes bounds the decompressed size of the layer. Apply stops
-	// reading as soon as the stream passes it, so a decompression bomb
-	// costs at most MaxBytes of work.
+	// MaxBytes bounds the decompressed size of the layer, and the total
+	// size of the files it makes (a sparse file counts its holes). Apply
+	// stops reading as soon as the stream passes it, so a decompression
+	// bomb costs at most MaxBytes of work.
 	MaxBytes int64
 	// MaxEntries bounds the number of tar headers.
 	MaxEntries int

@@ -14,34 +14,38 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
-// maxBuffered is the largest file content the reader buffers; larger files
-// are streamed to the applying goroutine through a pipe.
-const maxBuffered = 256 << 10
-
-// The reader hands entries over in batches of up to batchLen entries and
-// batchBytes of content (a large file ends a batch): one handover per entry
-// would cost a goroutine wakeup each. At most readAhead batches wait, so an
-// Apply holds about 16 MiB of content.
+// The reader hands entries over in batches: one handover per entry would
+// cost a goroutine wakeup each. A batch holds up to batchLen entries, and
+// the content of its files of up to maxBuffered bytes in an arena of
+// batchBytes; a larger file ends its batch and streams through a pipe. At
+// most readAhead batches wait for the applier, so an Apply holds about
+// (readAhead+2) * batchBytes of content.
 const (
-	batchLen   = 64
-	batchBytes = 4 << 20
-	readAhead  = 2
+	batchLen    = 64
+	batchBytes  = 4 << 20
+	maxBuffered = 256 << 10
+	readAhead   = 2
 )
 
 // reader decompresses, hashes and parses a layer in its own goroutine, ahead
 // of the goroutine that applies the entries: the CPU work of reading overlaps
 // the file system calls of applying. It never touches the file system.
 type reader struct {
-	items chan []item
-	free  chan []byte   // buffers returned by the applier
-	done  chan struct{} // closed by stop
-	exit  chan struct{} // closed when the goroutine returns
+	batches chan *batch
+	free    chan *batch   // batches the applier is done with
+	done    chan struct{} // closed by stop
+	exit    chan struct{} // closed when the goroutine returns
 
-	// Set before items is closed.
+	// Set before batches is closed.
 	diffID  digest.Digest
 	size    int64
 	entries int
 	err     error
+}
+
+type batch struct {
+	items []item
+	arena []byte // the content of the items' data
 }
 
 // item is an entry with its content: data for a small file, pipe for a large
@@ -65,10 +69,10 @@ var errStopped = errors.New("apply stopped")
 
 func startReader(r io.Reader, lim Limits) *reader {
 	rd := &reader{
-		items: make(chan []item, readAhead),
-		free:  make(chan []byte, (readAhead+2)*batchBytes/maxBuffered),
-		done:  make(chan struct{}),
-		exit:  make(chan struct{}),
+		batches: make(chan *batch, readAhead),
+		free:    make(chan *batch, readAhead+2),
+		done:    make(chan struct{}),
+		exit:    make(chan struct{}),
 	}
 	go rd.run(r, lim)
 	return rd
@@ -81,66 +85,64 @@ func (rd *reader) stop() {
 	default:
 		close(rd.done)
 	}
-	for batch := range rd.items {
-		for _, it := range batch {
-			it.discard()
-		}
+	for b := range rd.batches {
+		b.discard()
 	}
 	<-rd.exit
 }
 
-// release gives a buffer back for reuse.
-func (rd *reader) release(b []byte) {
-	if cap(b) == maxBuffered {
-		select {
-		case rd.free <- b:
-		default:
-		}
+func (b *batch) discard() {
+	for _, it := range b.items {
+		it.discard()
 	}
 }
 
-func (rd *reader) buffer(n int64) []byte {
+// release gives a batch the applier is done with back for reuse.
+func (rd *reader) release(b *batch) {
+	b.items, b.arena = b.items[:0], b.arena[:0]
+	select {
+	case rd.free <- b:
+	default:
+	}
+}
+
+func (rd *reader) newBatch() *batch {
 	select {
 	case b := <-rd.free:
-		return b[:n]
+		return b
 	default:
-		return make([]byte, n, maxBuffered)
+		return &batch{items: make([]item, 0, batchLen), arena: make([]byte, 0, batchBytes)}
 	}
 }
 
-// send hands batch to the applier, unless stop was called.
-func (rd *reader) send(batch []item) bool {
-	if len(batch) == 0 {
-		return true
-	}
+// send hands b to the applier, unless stop was called.
+func (rd *reader) send(b *batch) bool {
 	select {
 	case <-rd.done:
 	default:
 		select {
-		case rd.items <- batch:
+		case rd.batches <- b:
 			return true
 		case <-rd.done:
 		}
 	}
-	for _, it := range batch {
-		it.discard()
-	}
+	b.discard()
 	return false
 }
 
 func (rd *reader) run(r io.Reader, lim Limits) {
 	defer close(rd.exit)
-	defer close(rd.items)
-	c := &counter{r: r, h: sha256.New(), max: lim.MaxBytes}
+	defer close(rd.batches)
+	c := &counter{r: r, h: sha256.New(), max: lim.MaxBytes, done: rd.done}
 	// archive/tar reads headers 512 bytes at a time: the buffer saves a
 	// read(2) from the decoder's pipe per header.
 	br := bufio.NewReaderSize(c, 1<<20)
 	tr := tar.NewReader(br)
-	var batch []item
-	size := 0
+	b := rd.newBatch()
 	fail := func(err error) {
 		rd.err = err
-		rd.send(append(batch, item{err: err}))
+		b.items = append(b.items, item{err: err})
+		rd.send(b)
 	}
 	// readErr classifies an error reading the tar: the counter's own
 	// (limit, source, decoder) or a defect of the tar.
@@ -154,6 +156,7 @@ func (rd *reader) run(r io.Reader, lim Limits) {
 		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	last := ""
+	content := int64(0) // bytes of the files made so far, sparse files expanded
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -177,12 +180,26 @@ func (rd *reader) run(r io.Reader, lim Limits) {
 		if e == nil {
 			continue
 		}
+		// A sparse file expands to its logical size: count that, not the
+		// bytes it takes in the stream.
+		if content += e.size; content > lim.MaxBytes {
+			fail(exceeded(fmt.Sprintf("entry %s: content of %d bytes", quote(hdr.Name), e.size), "MaxBytes", lim.MaxBytes))
+			return
+		}
 		it := item{e: e}
 		var pw *io.PipeWriter
 		switch {
 		case e.kind != kindFile || e.size == 0:
 		case e.size <= maxBuffered:
-			it.data = rd.buffer(e.size)
+			if n := len(b.arena); n+int(e.size) > cap(b.arena) {
+				if !rd.send(b) {
+					return
+				}
+				b = rd.newBatch()
+			}
+			n := len(b.arena)
+			b.arena = b.arena[:n+int(e.size)]
+			it.data = b.arena[n:]
 			if _, err := io.ReadFull(tr, it.data); err != nil {
 				fail(fmt.Errorf("entry %s: read content: %w", quote(hdr.Name), readErr(err)))
 				return
@@ -190,13 +207,12 @@ func (rd *reader) run(r io.Reader, lim Limits) {
 		default:
 			it.pipe, pw = io.Pipe()
 		}
-		batch = append(batch, it)
-		size += len(it.data)
-		if pw != nil || len(batch) == batchLen || size >= batchBytes {
-			if !rd.send(batch) {
+		b.items = append(b.items, it)
+		if pw != nil || len(b.items) == batchLen {
+			if !rd.send(b) {
 				return
 			}
-			batch, size = nil, 0
+			b = rd.newBatch()
 		}
 		if pw != nil {
 			if _, err := io.Copy(pw, tr); err != nil {
@@ -218,22 +234,31 @@ func (rd *reader) run(r io.Reader, lim Limits) {
 		return
 	}
 	rd.diffID, rd.size = digest.NewDigest(digest.SHA256, c.h), c.n
-	rd.send(batch)
+	if len(b.items) > 0 {
+		rd.send(b)
+	}
 }
 
 // counter hashes and counts the uncompressed stream and stops it at the
-// MaxBytes limit.
+// MaxBytes limit, or when done is closed.
 type counter struct {
-	r   io.Reader
-	h   hash.Hash
-	n   int64
-	max int64
-	err error // the first error, returned again by every later Read
+	r    io.Reader
+	h    hash.Hash
+	n    int64
+	max  int64
+	done <-chan struct{}
+	err  error // the first error, returned again by every later Read
 }
 
 func (c *counter) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
+	}
+	select {
+	case <-c.done:
+		c.err = errStopped
+		return 0, c.err
+	default:
 	}
 	if room := c.max - c.n + 1; int64(len(p)) > room {
 		p = p[:room] // one byte past the limit proves it is exceeded

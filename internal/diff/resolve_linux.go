@@ -447,7 +447,7 @@ func (a *applier) copyUp(src, dst int, base, canon string) error {
 		}
 		return a.createSymlink(dst, base, canon, target, &m)
 	default:
-		return a.createNode(dst, base, canon, st.Mode&unix.S_IFMT, st.Rdev, &m)
+		return a.createNode(dst, base, canon, st.Mode&unix.S_IFMT, uint64(st.Rdev), &m)
 	}
 }
 
