@@ -360,7 +360,10 @@ func (pl *pull) smallBlob(ctx context.Context, desc ocispec.Descriptor, kind str
 // store writes a small blob (if absent) and sets its GC reference labels.
 func (pl *pull) store(ctx context.Context, desc ocispec.Descriptor, data []byte, refs map[string]string) error {
 	opts := content.WriterOpts{Ref: "pull-" + desc.Digest.String(), Total: desc.Size, Expected: desc.Digest}
-	if err := content.WriteBlob(ctx, pl.cfg.Content, opts, bytes.NewReader(data), nil); err != nil {
+	err := pl.once(ctx, desc.Digest, func() error {
+		return content.WriteBlob(ctx, pl.cfg.Content, opts, bytes.NewReader(data), nil)
+	})
+	if err != nil {
 		return fmt.Errorf("store %s: %w", desc.Digest, err)
 	}
 	if len(refs) == 0 {
@@ -384,13 +387,21 @@ func (pl *pull) fetch(ctx context.Context, desc ocispec.Descriptor, kind string)
 		pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseExists, Offset: desc.Size, Total: desc.Size})
 		return nil
 	}
-	waited, err := pl.flights.do(ctx, desc.Digest.String(), func() error { return pl.download(ctx, desc, kind) })
-	if waited && err == nil {
-		// Another pull downloaded it, perhaps into another namespace: this
-		// one now adopts it (or downloads it, if sharing is isolated).
-		return pl.download(ctx, desc, kind)
+	return pl.once(ctx, desc.Digest, func() error { return pl.download(ctx, desc, kind) })
+}
+
+// once runs write, which stores the blob dgst idempotently, so that
+// concurrent pulls never write one blob at once (its ingest ref would be
+// locked): a pull that finds another writing it waits, then runs write
+// itself, which finds the blob present (or adopts it from the other
+// namespace, or writes it if sharing is isolated).
+func (pl *pull) once(ctx context.Context, dgst digest.Digest, write func() error) error {
+	for {
+		// A waiter tries again as the leader, so writes never overlap.
+		if waited, err := pl.flights.do(ctx, dgst.String(), write); !waited || err != nil {
+			return err
+		}
 	}
-	return err
 }
 
 func (pl *pull) download(ctx context.Context, desc ocispec.Descriptor, kind string) error {
