@@ -104,6 +104,10 @@ Exit codes: 0 success, 1 the command failed, 2 wrong usage.`,
 		newTagCommand(a),
 		newSnapshotCommand(a),
 		newDFCommand(a),
+		newLoginCommand(a),
+		newLogoutCommand(a),
+		newRemoteCommand(a),
+		newRegistryCommand(a),
 	)
 	return root
 }
