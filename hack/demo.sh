@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The main job of the README: installs what is needed, builds berth, starts
-# berthd with its default paths (unless one is already serving), and shows
-# the daemon working. The daemon keeps running afterwards. Run as root.
+# berthd with its default paths (unless one is already serving) and a local
+# registry on 127.0.0.1:5000 (unless one answers there), pushes the busybox
+# test image to it and pulls that through berthd. berthd and the registry
+# keep running afterwards. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. hack/lib.sh
 [ "$(id -u)" -eq 0 ] || { echo "demo: run as root (berthd owns /var/lib/berth and /run/berth)" >&2; exit 1; }
 hack/setup.sh
 echo "== build"
 make build >/dev/null
 export PATH="$PWD/bin:$PATH"
 sock=/run/berth/berth.sock
+stop=()
 if berth --address "$sock" info >/dev/null 2>&1; then
 	echo "== berthd already running on $sock"
 else
@@ -21,10 +25,48 @@ else
 		kill -0 "$pid" 2>/dev/null || { echo "berthd exited; see /var/log/berthd.log" >&2; tail -5 /var/log/berthd.log >&2; exit 1; }
 		sleep 0.1
 	done
-	echo "berthd pid $pid (stop it with: kill $pid)"
+	echo "berthd pid $pid"
+	stop+=("kill $pid   # berthd")
 fi
-echo "== berth info"
-berth info
-echo "== berth content ingest + ls"
-printf 'hello from berth\n' | berth content ingest demo-hello -
-berth content ls
+
+registry=127.0.0.1:5000
+if registry_up "$registry"; then
+	echo "== registry already running on $registry"
+else
+	port_free 5000 || registry=127.0.0.1:$(free_port)
+	dir=/var/tmp/berth-demo-registry
+	echo "== start docker-registry on $registry (storage and log: $dir)"
+	start_registry "$dir" "$registry"
+	echo "docker-registry pid $registry_pid"
+	stop+=("kill $registry_pid   # docker-registry")
+fi
+
+echo "== push the busybox test image (hack/testimage)"
+read -r ref _ < <(go run ./hack/testimage -registry "$registry" busybox)
+echo "$ref"
+echo "== berth pull $ref"
+berth pull "$ref"
+echo "== berth images"
+berth images
+
+cat <<EOF
+
+berth pulled $ref through the registry and unpacked it into an overlay
+snapshot. Containers cannot run yet (that is the next step). Try:
+
+  export PATH=$PWD/bin:\$PATH
+  # the image's record, manifest and config; its root filesystem, read-only
+  berth image inspect $ref
+  mkdir -p /tmp/bb && berth image mount $ref /tmp/bb && ls -l /tmp/bb/bin
+  berth image unmount /tmp/bb
+  # pull again (everything is present), then remove the image
+  berth pull $ref
+  berth rmi $ref && berth system prune
+  # pull speed against curl + tar (and containerd, if installed)
+  make bench
+EOF
+if [ "${#stop[@]}" -gt 0 ]; then
+	echo
+	echo "Stop what this demo started with:"
+	printf '  %s\n' "${stop[@]}"
+fi
