@@ -56,13 +56,35 @@ type PullProgress struct {
 type PullOptions struct {
 	Platform     string // "linux/arm64/v8"; empty: the daemon's host
 	AllPlatforms bool   // fetch every platform of an index (unpack only Platform)
+	// Auth authenticates the pull to the registry ref names; the zero value
+	// pulls anonymously (the daemon's hosts.toml credentials still apply).
+	Auth RegistryAuth
 	// Progress, when set, receives each progress report.
 	Progress func(PullProgress)
 }
 
+// RegistryAuth is what authenticates one pull or push to a registry, as
+// `berth login` saved it in the Docker config file. The daemon uses it for
+// that call only, and never sends it to the registry's mirrors.
+type RegistryAuth struct {
+	Username, Password string
+	// IdentityToken is an OAuth2 refresh token (Docker's "identitytoken").
+	IdentityToken string
+	// RegistryToken is a bearer token sent as is (Docker's "registrytoken").
+	RegistryToken string
+}
+
+// toProto returns a's message, nil for the zero value.
+func (a RegistryAuth) toProto() *imagesapi.RegistryAuth {
+	if a == (RegistryAuth{}) {
+		return nil
+	}
+	return &imagesapi.RegistryAuth{Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken}
+}
+
 // Pull fetches and unpacks ref in the daemon and returns the image.
 func (c *Client) Pull(ctx context.Context, ref string, opts PullOptions) (Image, error) {
-	stream, err := c.images.Pull(ctx, &imagesapi.PullRequest{Ref: ref, Platform: opts.Platform, AllPlatforms: opts.AllPlatforms})
+	stream, err := c.images.Pull(ctx, &imagesapi.PullRequest{Ref: ref, Platform: opts.Platform, AllPlatforms: opts.AllPlatforms, Auth: opts.Auth.toProto()})
 	if err != nil {
 		return Image{}, err
 	}
@@ -114,9 +136,17 @@ func (c *Client) TagImage(ctx context.Context, source, target string) (Image, er
 	return imageFromProto(r.GetImage()), nil
 }
 
-// DeleteImage removes an image name; with sync, what only it held is
-// collected before the call returns.
-func (c *Client) DeleteImage(ctx context.Context, name string, sync bool) error {
-	_, err := c.images.Delete(ctx, &imagesapi.DeleteImageRequest{Name: name, Sync: sync})
+// DeleteImageOptions modify DeleteImage.
+type DeleteImageOptions struct {
+	// Sync collects what only the image held before the call returns.
+	Sync bool
+	// Force removes the name even while containers were created from it.
+	Force bool
+}
+
+// DeleteImage removes an image name. It is refused (ErrFailedPrecondition)
+// while a container was created from it, unless opts.Force.
+func (c *Client) DeleteImage(ctx context.Context, name string, opts DeleteImageOptions) error {
+	_, err := c.images.Delete(ctx, &imagesapi.DeleteImageRequest{Name: name, Sync: opts.Sync, Force: opts.Force})
 	return err
 }

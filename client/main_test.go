@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 var socket string
 
 // TestMain runs a real daemon (content store, metadata, gRPC) in this process
-// on temporary directories; no root is needed.
+// on temporary directories; no root is needed, but as root it can also run
+// containers.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "berth-client-")
 	if err != nil {
@@ -28,6 +30,15 @@ func TestMain(m *testing.M) {
 	cfg.Root, cfg.State = filepath.Join(dir, "root"), filepath.Join(dir, "state")
 	cfg.GRPC.Address = filepath.Join(cfg.State, "berth.sock")
 	cfg.GC.Delay = config.Duration(time.Millisecond)
+	if os.Geteuid() == 0 { // containers can run: the daemon needs its shim
+		build := exec.Command("go", "build", "-o", dir+"/", "github.com/berth-dev/berth/cmd/berth-shim")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build berth-shim: %v\n%s", err, out)
+			os.Exit(1)
+		}
+		cfg.Runtime.Shim = filepath.Join(dir, "berth-shim")
+	}
 	// Daemon logs would interleave with example output; keep warnings only.
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	ctx, cancel := context.WithCancel(context.Background())

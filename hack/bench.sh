@@ -16,10 +16,26 @@
 #   ctr      berth pull IMAGE  vs  ctr image pull (containerd on a temporary
 #            root), when Debian's containerd is installed
 #   re-pull  berth pull IMAGE when the image is present
+# and, for containers of the busybox test image (BENCH_RUN_RUNS runs each):
+#   run      berth run --rm --net none IMG true  vs  runc run of the same
+#            bundle (berth's spec, a copy of the image's rootfs); with
+#            --runtime crun vs crun run (in a mount namespace without the
+#            cgroup2 mount, which crun 1.8 needs on this hybrid host); and vs
+#            ctr run --rm of Debian's containerd on the same image
+#   run -d   50 containers started one after another, detached, vs runc run -d
+#   memory   shim RSS/PSS/USS per running container; berthd RSS idle and with
+#            100 running containers
+#   starts   100 berth run -d at once (bridge network): starts per second
+#   restart  berthd SIGKILLed with 100 running containers: time until its API
+#            answers and lists every task running again
 #
 # Environment: BENCH_SIZE_MIB (default 1024), BENCH_RUNS (default 5) for the
 # ingest row; BENCH_PULL_RUNS (default 3) for the image rows; BENCH_DIR
-# (default /var/tmp), the file system berth's root and the floors write to.
+# (default /var/tmp), the file system berth's root and the floors write to
+# (berthd's --state and the floor runtimes' --root are on a tmpfs mounted
+# there, as /run is on standard hosts);
+# BENCH_RUN_RUNS (default 30) for the run rows; BENCH_ONLY=containers skips
+# the ingest and image rows.
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
@@ -135,6 +151,7 @@ containerd_stop() {
 # ---- setup
 
 size_mib=${BENCH_SIZE_MIB:-1024}
+only=${BENCH_ONLY:-}
 runs=${BENCH_RUNS:-5}
 pull_runs=${BENCH_PULL_RUNS:-3}
 for bin in docker-registry curl jq tar; do
@@ -151,9 +168,15 @@ cleanup() {
 	for p in "$containerd_pid" "$berthd_pid" "$registry_pid"; do
 		[ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
 	done
+	umount -l "$work/state/net/netns" 2>/dev/null || true # berthd's netns directory mount
+	umount -l "$work/state" 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# Runtime state on tmpfs, as /run is on standard hosts: berthd's --state and
+# the floor runtimes' --root alike.
+mkdir -m 0711 "$work/state"
+mount -t tmpfs -o mode=0711 berth-bench-state "$work/state"
 
 make build BIN="$work/bin" >/dev/null
 go build -o "$work/bin/" ./hack/testimage
@@ -165,12 +188,15 @@ for _ in $(seq 100); do berth info >/dev/null 2>&1 && break; sleep 0.1; done
 
 registry=127.0.0.1:$(free_port)
 start_registry "$work/registry" "$registry"
-echo "== push test images to $registry"
-"$work/bin/testimage" -registry "$registry" -fetch-index multilayer smallfiles
-for image in multilayer smallfiles; do berth pull -q "$registry/$image:fetch-stub" >/dev/null; done
+if [ -z "$only" ]; then
+	echo "== push test images to $registry"
+	"$work/bin/testimage" -registry "$registry" -fetch-index multilayer smallfiles
+	for image in multilayer smallfiles; do berth pull -q "$registry/$image:fetch-stub" >/dev/null; done
+fi
 
 # ---- ingest
 
+if [ -z "$only" ]; then
 blob="$work/blob"
 head -c "$((size_mib << 20))" /dev/urandom >"$blob"
 cat "$blob" >/dev/null # warm the page cache for both sides
@@ -220,9 +246,13 @@ for image in multilayer smallfiles; do
 	res[$image.repull]=$(median "${repull[@]}")
 	[ -z "$have_ctr" ] || res[$image.pull_ctr]=$(median "${pull_ctr[@]}")
 done
+fi
+
+. hack/bench_containers.sh
 
 # ---- report
 
+if [ -z "$only" ]; then
 berth_gzip="in-process (klauspost)" ctr_gzip="in-process"
 command -v igzip >/dev/null && berth_gzip="igzip (isal)"
 command -v unpigz >/dev/null && ctr_gzip="unpigz"
@@ -252,3 +282,5 @@ echo "fetch floor: curl of the manifest, then of the config and layers in parall
 echo "pull floor:  the same curls of the layers, tar -xzf of each (gzip) in order into an empty directory, sync"
 echo "gzip: berth $berth_gzip, ctr $ctr_gzip; file system: $(findmnt -no FSTYPE,OPTIONS -T "$work")"
 [ -n "$have_ctr" ] || echo "ctr: not installed (apt-get install containerd to compare)"
+fi
+report_containers

@@ -2,8 +2,8 @@
 # The main job of the README: installs what is needed, builds berth, starts
 # berthd with its default paths (unless one is already serving) and a local
 # registry on 127.0.0.1:5000 (unless one answers there), pushes the busybox
-# test image to it and pulls that through berthd. berthd and the registry
-# keep running afterwards. Run as root.
+# test image to it, pulls that through berthd and runs a container from it.
+# berthd and the registry keep running afterwards. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -48,13 +48,22 @@ echo "== berth pull $ref"
 berth pull "$ref"
 echo "== berth images"
 berth images
+echo "== berth run --rm $ref echo ..."
+berth run --rm "$ref" echo "hello from a berth container"
 
 cat <<EOF
 
-berth pulled $ref through the registry and unpacked it into an overlay
-snapshot. Containers cannot run yet (that is the next step). Try:
+berth pulled $ref through the registry, unpacked it into an overlay
+snapshot and ran a container from it (runc, under berth-shim, on the berth0
+bridge). Online, the same is one command:
+  berth run --rm docker.io/library/alpine echo hi
+Try:
 
   export PATH=$PWD/bin:\$PATH
+  berth run -it $ref sh                        # a shell; exit with Ctrl-D
+  berth run -d --name web -p 127.0.0.1:8080:8080 $ref busybox httpd -f -p 8080 -h /
+  curl -s 127.0.0.1:8080/ | head -3; berth ps; berth logs web; berth exec web ps
+  berth stop web && berth rm web
   # the image's record, manifest and config; its root filesystem, read-only
   berth image inspect $ref
   mkdir -p /tmp/bb && berth image mount $ref /tmp/bb && ls -l /tmp/bb/bin

@@ -11,6 +11,12 @@ packages=(
 	busybox-static    # /bin/busybox: the root of the test images
 	tar               # fidelity tests compare with GNU tar
 	isal              # igzip: the fastest gzip decoder here, used for layers when present
+	runc              # the default OCI runtime
+	crun              # the alternative OCI runtime (--runtime crun)
+	containernetworking-plugins # CNI bridge, host-local, portmap, loopback for --net bridge
+	iptables          # used by the CNI bridge (ipMasq) and portmap plugins
+	iproute2          # ip: network tests inspect interfaces and namespaces
+	skopeo            # interop tests: images berth pushes are read by skopeo and back
 )
 missing=()
 for p in "${packages[@]}"; do

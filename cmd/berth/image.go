@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -22,7 +21,7 @@ func newImageCommand(a *app) *cobra.Command {
 	ls.Use, ls.Aliases = "ls", []string{"list"}
 	rm := newRmiCommand(a)
 	rm.Use, rm.Aliases = "rm IMAGE...", []string{"remove"}
-	cmd.AddCommand(newPullCommand(a), ls, rm, newTagCommand(a), newImageInspectCommand(a),
+	cmd.AddCommand(newPullCommand(a), newPushCommand(a), newSaveCommand(a), newLoadCommand(a), ls, rm, newTagCommand(a), newImageInspectCommand(a),
 		newImageMountCommand(a), newImageUnmountCommand(a))
 	return cmd
 }
@@ -40,12 +39,18 @@ func newPullCommand(a *app) *cobra.Command {
 IMAGE is a reference like busybox, registry.local:5000/app:v1 or
 app@sha256:…; short names are Docker Hub's (docker.io/library/busybox:latest).
 Mirrors, TLS and plain-HTTP registries are configured in the daemon's
-/etc/berth/certs.d/<host>/hosts.toml.`,
+/etc/berth/certs.d/<host>/hosts.toml. The credentials "berth login" saved
+for the image's registry are sent to the daemon for this pull.`,
 		Args:        exactArgs(1),
 		Annotations: needsDaemon(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
-			view := newPullView(a.stderr, isTerminal(a.stderr))
+			auth, err := registryAuth(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			opts.Auth = auth
+			view := newProgressView(a.stderr, isTerminal(a.stderr))
 			if !quiet {
 				opts.Progress = view.update
 			}
@@ -108,11 +113,14 @@ func shortDigest(d string) string {
 }
 
 func newRmiCommand(a *app) *cobra.Command {
-	return &cobra.Command{
+	var force bool
+	cmd := &cobra.Command{
 		Use:   "rmi IMAGE...",
 		Short: "Remove images by name, or every name of a digest, printing each name removed",
 		Long: `Remove images by name, or every name of a digest (sha256:…), printing each
-name removed. Blobs and snapshots only the removed images used are deleted.`,
+name removed. Blobs and snapshots only the removed images used are deleted.
+An image a container was created from is kept unless -f (the container
+keeps its own snapshot either way).`,
 		Args:        minArgs(1),
 		Annotations: needsDaemon(),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -134,10 +142,12 @@ name removed. Blobs and snapshots only the removed images used are deleted.`,
 				}
 			}
 			return removeEach(cmd, a, names, func(name string) error {
-				return a.client.DeleteImage(cmd.Context(), name, false)
+				return a.client.DeleteImage(cmd.Context(), name, client.DeleteImageOptions{Force: force})
 			})
 		},
 	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove the image even if containers were created from it")
+	return cmd
 }
 
 func newTagCommand(a *app) *cobra.Command {
@@ -237,91 +247,4 @@ func inspectImage(ctx context.Context, c *client.Client, name string) (imageDoc,
 		return imageDoc{}, err
 	}
 	return doc, nil
-}
-
-// pullView shows pull progress: one live line per item on a terminal,
-// like docker pull, or a plain line per phase change otherwise.
-type pullView struct {
-	w        io.Writer
-	tty      bool
-	order    []string
-	items    map[string]*pullItem
-	drawn    int
-	lastDraw time.Time
-}
-
-type pullItem struct {
-	client.PullProgress
-	started time.Time
-	startAt int64
-}
-
-func newPullView(w io.Writer, tty bool) *pullView {
-	return &pullView{w: w, tty: tty, items: map[string]*pullItem{}}
-}
-
-func (v *pullView) update(p client.PullProgress) {
-	id := p.Kind + " " + p.Digest
-	it, ok := v.items[id]
-	if !ok {
-		it = &pullItem{}
-		v.items[id] = it
-		v.order = append(v.order, id)
-	}
-	changed := it.Phase != p.Phase
-	if p.Phase == "downloading" && it.started.IsZero() {
-		it.started, it.startAt = time.Now(), p.Offset
-	}
-	it.PullProgress = p
-	if !v.tty {
-		if changed && p.Digest != "" {
-			fmt.Fprintf(v.w, "%s %s: %s\n", p.Kind, shortDigest(p.Digest), p.Phase)
-		}
-		return
-	}
-	if changed || time.Since(v.lastDraw) > 100*time.Millisecond {
-		v.draw()
-	}
-}
-
-func (v *pullView) draw() {
-	if !v.tty {
-		return
-	}
-	v.lastDraw = time.Now()
-	if v.drawn > 0 {
-		fmt.Fprintf(v.w, "\x1b[%dA", v.drawn)
-	}
-	v.drawn = 0
-	for _, id := range v.order {
-		it := v.items[id]
-		if it.Digest == "" {
-			continue
-		}
-		fmt.Fprintf(v.w, "\x1b[2K%s\n", pullLine(it.PullProgress, it.started, it.startAt, time.Now()))
-		v.drawn++
-	}
-}
-
-// finish draws the final state.
-func (v *pullView) finish() { v.draw() }
-
-// pullLine renders one item: "layer 3f4e5d6a7b8c  downloading [=====>    ]  12.0 MiB / 40.0 MiB  8.0 MiB/s".
-func pullLine(p client.PullProgress, started time.Time, startAt int64, now time.Time) string {
-	line := fmt.Sprintf("%-8s %s  %-11s", p.Kind, shortDigest(p.Digest), p.Phase)
-	if p.Phase != "downloading" || p.Total <= 0 {
-		return line
-	}
-	const width = 30
-	filled := int(float64(width) * float64(p.Offset) / float64(p.Total))
-	filled = min(max(filled, 0), width)
-	bar := strings.Repeat("=", filled)
-	if filled < width {
-		bar += ">" + strings.Repeat(" ", width-filled-1)
-	}
-	line += fmt.Sprintf(" [%s] %9s / %-9s", bar, humanSize(p.Offset), humanSize(p.Total))
-	if secs := now.Sub(started).Seconds(); secs > 0.2 {
-		line += fmt.Sprintf(" %s/s", humanSize(int64(float64(p.Offset-startAt)/secs)))
-	}
-	return line
 }

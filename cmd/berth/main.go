@@ -45,9 +45,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	cmd, err := root.ExecuteContextC(ctx)
 	var uerr *usageError
+	var status exitCode
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &status): // run, exec, start -a: the process's own status
+		return int(status)
 	case errors.As(err, &uerr):
 		fmt.Fprintf(stderr, "berth: %s\nRun '%s --help' for usage.\n", oneLine(err), cmd.CommandPath())
 		return exitUsage

@@ -65,7 +65,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Usage is checked before connecting: a missing daemon must not matter.
-			code, stdout, stderr := runBerth(t, append([]string{"-a", sock}, tc.args...)...)
+			code, stdout, stderr := runBerth(t, append([]string{"--address", sock}, tc.args...)...)
 			if code != exitUsage {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitUsage, stderr)
 			}
@@ -120,7 +120,7 @@ func TestDaemonNotRunningExits1(t *testing.T) {
 
 func TestVersionPrintsClientWithoutDaemon(t *testing.T) {
 	sock := noDaemon(t)
-	code, stdout, stderr := runBerth(t, "-a", sock, "version")
+	code, stdout, stderr := runBerth(t, "--address", sock, "version")
 	if code != exitError {
 		t.Errorf("exit code %d, want %d", code, exitError)
 	}
@@ -131,7 +131,7 @@ func TestVersionPrintsClientWithoutDaemon(t *testing.T) {
 		t.Errorf("stderr %q, want the connection error", stderr)
 	}
 
-	code, stdout, _ = runBerth(t, "-a", sock, "version", "--format", "json")
+	code, stdout, _ = runBerth(t, "--address", sock, "version", "--format", "json")
 	if code != exitError {
 		t.Errorf("json: exit code %d, want %d", code, exitError)
 	}
@@ -150,7 +150,7 @@ func TestAddressFromEnvironment(t *testing.T) {
 }
 
 func TestBadNamespaceExits1(t *testing.T) {
-	code, _, stderr := runBerth(t, "-a", noDaemon(t), "-n", "Not/Valid", "info")
+	code, _, stderr := runBerth(t, "--address", noDaemon(t), "-n", "Not/Valid", "info")
 	if code != exitError || !strings.HasPrefix(stderr, "berth: ") {
 		t.Errorf("exit code %d, stderr %q: want 1 and an error", code, stderr)
 	}
@@ -166,7 +166,7 @@ func TestHelpNeedsNoDaemon(t *testing.T) {
 		{"content", "--help"},
 		{"lease", "ls", "-h"},
 	} {
-		code, stdout, stderr := runBerth(t, append([]string{"-a", sock}, args...)...)
+		code, stdout, stderr := runBerth(t, append([]string{"--address", sock}, args...)...)
 		if code != exitOK || !strings.Contains(stdout, "Usage:") || stderr != "" {
 			t.Errorf("berth %v: exit code %d, stdout %q, stderr %q: want help and 0", args, code, stdout, stderr)
 		}

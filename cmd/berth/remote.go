@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/remote"
+	"github.com/berth-dev/berth/internal/transfer"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -257,16 +258,29 @@ func newRemoteTagsCommand(_ *app) *cobra.Command {
 }
 
 func newRemoteCopyCommand(_ *app) *cobra.Command {
-	var hostsDir string
+	var (
+		hostsDir string
+		platform string
+	)
 	cmd := &cobra.Command{
 		Use:   "copy SOURCE DESTINATION",
-		Short: "Copy an image, with every platform, from one registry repository to another",
-		Long: `Copy an image, with every platform of an index, from one registry
-repository to another: SOURCE and DESTINATION are docker://IMAGE. Blobs
-stream from registry to registry without being stored here, blobs the
-destination has are skipped, and on one registry they are mounted across
-repositories. Prints the destination pinned to the copied digest.
-The oci:, oci-archive: and docker-archive: transports are not supported yet.`,
+		Short: "Copy an image, with every platform, between registries, OCI layouts and archives",
+		Long: `Copy an image, with every platform of an index, between registries, OCI
+image layouts and archives. SOURCE and DESTINATION are, as for skopeo:
+
+  docker://IMAGE                   an image in a registry
+  oci:DIR[:NAME]                   an OCI image layout directory; NAME is the
+                                   org.opencontainers.image.ref.name annotation
+  oci-archive:FILE[:NAME]          the same layout as a tar
+  docker-archive:FILE[:REPO:TAG]   docker save's format, one platform per image
+                                   (this host's, or --platform)
+
+A source without NAME must hold exactly one image. Writing to an oci:
+directory adds the image (replacing one of the same NAME); writing an
+archive replaces the file, atomically. Blobs stream one by one, each
+checked against its digest; blobs the destination has are skipped, and
+between repositories of one registry they are mounted. Prints a line per
+blob read to stderr, and the destination pinned to the copied digest.`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, err := parseTransportRef(args[0])
@@ -277,35 +291,52 @@ The oci:, oci-archive: and docker-archive: transports are not supported yet.`,
 			if err != nil {
 				return err
 			}
+			opts := transfer.Options{Progress: cmd.ErrOrStderr()}
+			if platform != "" {
+				if dst.Transport != transfer.DockerArchive {
+					return usagef("--platform applies to a docker-archive destination; other destinations get every platform")
+				}
+				p, err := remote.ParsePlatform(platform)
+				if err != nil {
+					return &usageError{err}
+				}
+				opts.Platform = &p
+			}
 			c, _ := newRemoteClient(hostsDir)
 			defer c.Close()
-			desc, err := c.Copy(cmd.Context(), src, dst)
+			desc, err := transfer.Copy(cmd.Context(), c, src, dst, opts)
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s@%s\n", dst.Name(), desc.Digest)
+			name := dst.String()
+			if dst.Transport == transfer.Docker {
+				name = dst.Ref.Name()
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s@%s\n", name, desc.Digest)
 			return err
 		},
 	}
+	cmd.Flags().StringVar(&platform, "platform", "", "the `OS/ARCH[/VARIANT]` of an index to write to a docker-archive (default: this host's)")
 	addHostsDirFlag(cmd.Flags(), &hostsDir)
 	return cmd
 }
 
-// otherTransports are the image transports copy knows of but does not
-// support yet.
-var otherTransports = []string{"oci", "oci-archive", "docker-archive", "dir", "docker-daemon", "containers-storage"}
+// otherTransports are the image transports of skopeo that copy does not
+// support.
+var otherTransports = []string{"dir", "docker-daemon", "containers-storage"}
 
-// parseTransportRef parses a copy argument, TRANSPORT:REF; only docker://
-// is supported.
-func parseTransportRef(s string) (remote.Reference, error) {
-	if rest, ok := strings.CutPrefix(s, "docker://"); ok {
-		return parseRef(rest)
-	}
+// parseTransportRef parses a copy argument, TRANSPORT:REF (see
+// transfer.ParseEndpoint).
+func parseTransportRef(s string) (transfer.Endpoint, error) {
 	transport, _, _ := strings.Cut(s, ":")
 	for _, t := range otherTransports {
 		if transport == t {
-			return remote.Reference{}, fmt.Errorf("%q: transport %s: not supported yet (only docker://): %w", s, t, errdefs.ErrNotImplemented)
+			return transfer.Endpoint{}, fmt.Errorf("%q: transport %s: not supported (use docker://, oci:, oci-archive: or docker-archive:): %w", s, t, errdefs.ErrNotImplemented)
 		}
 	}
-	return remote.Reference{}, usagef("%q: want docker://IMAGE, e.g. docker://registry.example.com/app:1.0", s)
+	e, err := transfer.ParseEndpoint(s)
+	if err != nil {
+		return transfer.Endpoint{}, &usageError{err}
+	}
+	return e, nil
 }

@@ -282,27 +282,6 @@ func TestRemoteCopy(t *testing.T) {
 	}
 }
 
-func TestRemoteCopyTransports(t *testing.T) {
-	remoteEnv(t)
-	for _, tc := range []struct {
-		args []string
-		code int
-		want string
-	}{
-		{[]string{"oci:/tmp/layout", "docker://localhost:5000/a"}, exitError, "transport oci: not supported yet"},
-		{[]string{"docker://localhost:5000/a", "oci-archive:/tmp/a.tar"}, exitError, "transport oci-archive: not supported yet"},
-		{[]string{"docker-archive:/tmp/a.tar", "docker://localhost:5000/a"}, exitError, "transport docker-archive: not supported yet"},
-		{[]string{"localhost:5000/a", "docker://localhost:5000/b"}, exitUsage, "want docker://IMAGE"},
-		{[]string{"docker://UPPER/Case", "docker://localhost:5000/b"}, exitUsage, "UPPER"},
-		{[]string{"docker://localhost:5000/a"}, exitUsage, "requires exactly 2 arguments"},
-	} {
-		code, stdout, stderr := runBerth(t, append([]string{"remote", "copy"}, tc.args...)...)
-		if code != tc.code || stdout != "" || !strings.Contains(stderr, tc.want) {
-			t.Errorf("copy %v: exit code %d, stdout %q, stderr %q; want %d and %q", tc.args, code, stdout, stderr, tc.code, tc.want)
-		}
-	}
-}
-
 func TestRegistryExplainListsMirrorThenServer(t *testing.T) {
 	cfgPath, hosts := remoteEnv(t)
 	dir := filepath.Join(hosts, "registry.example.com")

@@ -86,7 +86,7 @@ Exit codes: 0 success, 1 the command failed, 2 wrong usage.`,
 		namespace = client.DefaultNamespace
 	}
 	f := root.PersistentFlags()
-	f.StringVarP(&a.address, "address", "a", address, "berthd socket (env BERTH_ADDRESS)")
+	f.StringVar(&a.address, "address", address, "berthd socket (env BERTH_ADDRESS)")
 	f.StringVarP(&a.namespace, "namespace", "n", namespace, "namespace of the command (env BERTH_NAMESPACE)")
 
 	root.AddCommand(
@@ -99,6 +99,9 @@ Exit codes: 0 success, 1 the command failed, 2 wrong usage.`,
 		newSystemCommand(a),
 		newImageCommand(a),
 		newPullCommand(a),
+		newPushCommand(a),
+		newSaveCommand(a),
+		newLoadCommand(a),
 		newImagesCommand(a),
 		newRmiCommand(a),
 		newTagCommand(a),
@@ -108,6 +111,24 @@ Exit codes: 0 success, 1 the command failed, 2 wrong usage.`,
 		newLogoutCommand(a),
 		newRemoteCommand(a),
 		newRegistryCommand(a),
+		newRunCommand(a),
+		newCreateCommand(a),
+		newStartCommand(a),
+		newPsCommand(a),
+		newExecCommand(a),
+		newLogsCommand(a),
+		newStopCommand(a),
+		newKillCommand(a),
+		newRmCommand(a),
+		newPauseCommand(a),
+		newUnpauseCommand(a),
+		newInspectCommand(a),
+		newStatsCommand(a),
+		newWaitCommand(a),
+		newCommitCommand(a),
+		newPortCommand(a),
+		newUpdateCommand(a),
+		newTopCommand(a),
 	)
 	return root
 }

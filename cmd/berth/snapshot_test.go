@@ -144,13 +144,13 @@ func TestSnapshotCommandUsage(t *testing.T) {
 		{[]string{"df", "x"}, `"berth df" accepts no arguments`, "berth df"},
 		{[]string{"df", "-q"}, "unknown shorthand flag: 'q'", "berth df"},
 	} {
-		code, stdout, stderr := runBerth(t, append([]string{"-a", sock}, tc.args...)...)
+		code, stdout, stderr := runBerth(t, append([]string{"--address", sock}, tc.args...)...)
 		if code != exitUsage || stdout != "" || !strings.Contains(stderr, tc.want) || !strings.HasSuffix(stderr, "Run '"+tc.hint+" --help' for usage.\n") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tc.args, code, stdout, stderr, tc.want)
 		}
 	}
 	for _, args := range [][]string{{"snapshot", "ls"}, {"snapshot", "usage"}, {"snapshot", "rm", "x"}, {"snapshot", "mounts", "k"}, {"df", "-v"}} {
-		code, _, stderr := runBerth(t, append([]string{"-a", sock}, args...)...)
+		code, _, stderr := runBerth(t, append([]string{"--address", sock}, args...)...)
 		if code != exitError || !strings.Contains(stderr, "is it running?") {
 			t.Errorf("%v without a daemon: exit %d, stderr %q", args, code, stderr)
 		}

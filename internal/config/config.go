@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,11 +37,31 @@ type Config struct {
 	GC          GC          `toml:"gc"`
 	Snapshotter Snapshotter `toml:"snapshotter"`
 	Registry    Registry    `toml:"registry"`
+	Runtime     Runtime     `toml:"runtime"`
+	Network     Network     `toml:"network"`
 }
 
 // Snapshotter chooses how image layers and container filesystems are stored.
 type Snapshotter struct {
 	Name string `toml:"name" comment:"\"overlayfs\", \"native\" (plain copies), or empty: overlayfs when the root supports it, else native."`
+}
+
+// Runtime configures how containers run.
+type Runtime struct {
+	Default string `toml:"default" comment:"The OCI runtime containers use unless they name one: \"runc\" or \"crun\"."`
+	Runc    string `toml:"runc" comment:"Path of the runc binary."`
+	Crun    string `toml:"crun" comment:"Path of the crun binary."`
+	// Shim is found next to berthd when empty.
+	Shim        string `toml:"shim" comment:"Path of berth-shim; empty means the one next to berthd, else on PATH."`
+	LogMaxSize  int64  `toml:"log_max_size" comment:"Bytes a container log file may reach before it is rotated."`
+	LogMaxFiles int    `toml:"log_max_files" comment:"Log files kept per container, the live one included."`
+}
+
+// Network configures container networking (CNI).
+type Network struct {
+	PluginDirs []string `toml:"plugin_dirs" comment:"Directories searched for CNI plugins (bridge, host-local, portmap, loopback)."`
+	Bridge     string   `toml:"bridge" comment:"Linux bridge of the default network."`
+	Subnet     string   `toml:"subnet" comment:"IPv4 subnet of the default network."`
 }
 
 // Registry configures pulls.
@@ -99,6 +120,8 @@ func Default() Config {
 		Content:  Content{Sharing: "shared"},
 		GC:       GC{Delay: Duration(100 * time.Millisecond), IngestExpiry: Duration(24 * time.Hour)},
 		Registry: Registry{ConfigPath: "/etc/berth/certs.d", MaxConcurrentDownloads: 3},
+		Runtime:  Runtime{Default: "runc", Runc: "/usr/sbin/runc", Crun: "/usr/bin/crun", LogMaxSize: 10 << 20, LogMaxFiles: 3},
+		Network:  Network{PluginDirs: []string{"/usr/lib/cni", "/opt/cni/bin"}, Bridge: "berth0", Subnet: "10.87.0.0/16"},
 	}
 }
 
@@ -186,6 +209,25 @@ func (c Config) Validate() error {
 	}
 	if n := c.Registry.MaxConcurrentDownloads; n < 1 || n > 64 {
 		return bad("registry.max_concurrent_downloads", "%d is not between 1 and 64", n)
+	}
+	switch c.Runtime.Default {
+	case "runc", "crun":
+	default:
+		return bad("runtime.default", "%q is not \"runc\" or \"crun\"", c.Runtime.Default)
+	}
+	for key, p := range map[string]string{"runtime.runc": c.Runtime.Runc, "runtime.crun": c.Runtime.Crun} {
+		if p == "" || !filepath.IsAbs(p) {
+			return bad(key, "must be an absolute path, got %q", p)
+		}
+	}
+	if c.Runtime.LogMaxSize < 4096 {
+		return bad("runtime.log_max_size", "%d is less than 4096 bytes", c.Runtime.LogMaxSize)
+	}
+	if c.Runtime.LogMaxFiles < 1 {
+		return bad("runtime.log_max_files", "must be at least 1")
+	}
+	if _, err := netip.ParsePrefix(c.Network.Subnet); err != nil {
+		return bad("network.subnet", "%q is not a CIDR subnet like 10.87.0.0/16", c.Network.Subnet)
 	}
 	if a := c.Metrics.Address; a != "" && !strings.Contains(a, ":") {
 		return bad("metrics.address", "%q is not host:port", a)

@@ -18,6 +18,7 @@ import (
 
 	eventsapi "github.com/berth-dev/berth/api/events/v1"
 	"github.com/berth-dev/berth/internal/config"
+	"github.com/berth-dev/berth/internal/containers"
 	"github.com/berth-dev/berth/internal/content/local"
 	"github.com/berth-dev/berth/internal/diff"
 	"github.com/berth-dev/berth/internal/events"
@@ -26,7 +27,9 @@ import (
 	"github.com/berth-dev/berth/internal/metadata"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/namespaces"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/remote"
+	berthruntime "github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/snapshots"
 	"github.com/berth-dev/berth/internal/snapshots/native"
@@ -46,6 +49,9 @@ type Daemon struct {
 	metrics     *metrics.Metrics
 	grpc        *grpc.Server
 	listener    net.Listener
+	runtime     *berthruntime.Manager
+	containers  *containers.Service
+	network     *network.Manager // nil when networking is unavailable
 }
 
 // shutdownGrace is how long Serve waits for in-flight calls at shutdown
@@ -106,29 +112,35 @@ func New(ctx context.Context, cfg config.Config) (*Daemon, error) {
 	if err := d.db.EnsureNamespace(ctx, namespaces.Default); err != nil {
 		return nil, err
 	}
-	d.remote = remote.New(remote.Config{HostsDir: cfg.Registry.ConfigPath, UserAgent: "berth/" + version.Version})
-	puller := images.New(images.Config{
+	remoteCfg := remote.Config{HostsDir: cfg.Registry.ConfigPath, UserAgent: "berth/" + version.Version}
+	d.remote = remote.New(remoteCfg)
+	imagesCfg := images.Config{
 		Content:         d.db.ContentStore(),
 		Snapshotter:     d.db.Snapshotter(sn.name),
 		SnapshotterName: sn.name,
 		Whiteouts:       sn.whiteouts,
 		Remote:          d.remote,
+		RemoteConfig:    remoteCfg,
 		Leases:          d.db,
 		Images:          d.db,
 		Concurrency:     cfg.Registry.MaxConcurrentDownloads,
-	})
-	srv := server.New(d.db, d.events, puller, server.Info{
+		Observer:        m,
+	}
+	puller, pusher := images.New(imagesCfg), images.NewPusher(imagesCfg)
+	d.runtime, d.containers, d.network = newContainers(ctx, cfg, d.db, sn.name, puller, d.events)
+	m.WatchContainers(d.runtime)
+	srv := server.New(d.db, d.events, puller, pusher, server.Info{
 		Root: cfg.Root, State: cfg.State, Address: cfg.GRPC.Address, MetricsAddress: cfg.Metrics.Address,
 		StartedAt: time.Now(),
 		Features: []string{"content.sha256", "content.sha512", "content.sharing=" + cfg.Content.Sharing, "leases.expire", "events", "gc",
-			"images.pull", "snapshotter=" + sn.name},
+			"images.pull", "images.push", "images.create", "snapshotter=" + sn.name},
 		Snapshotter: sn.name,
 	})
 	d.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(server.UnaryInterceptor(m)),
 		grpc.ChainStreamInterceptor(server.StreamInterceptor(m)),
 	)
-	srv.Register(d.grpc)
+	srv.WithContainers(d.containers, d.runtime).Register(d.grpc)
 	if d.listener, err = listenSocket(ctx, cfg.GRPC); err != nil {
 		return nil, err
 	}
@@ -185,6 +197,17 @@ func (d *Daemon) close() {
 	if d.listener != nil {
 		d.listener.Close()
 		os.Remove(d.cfg.GRPC.Address)
+	}
+	if d.containers != nil {
+		d.containers.Close()
+	}
+	if d.runtime != nil {
+		d.runtime.Close() // stops watching; containers keep running
+	}
+	if d.network != nil {
+		if err := d.network.Close(); err != nil {
+			log.G(context.Background()).Warn("close networking", "error", err)
+		}
 	}
 	if d.db != nil {
 		d.db.Close()

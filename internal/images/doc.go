@@ -1,15 +1,20 @@
-// Package images pulls images: it resolves a reference through package
-// remote, fetches the manifest (or index), config and layers concurrently
-// into the content store with digest verification and resume, unpacks each
-// layer into a committed snapshot named by its chainID as soon as the layer
-// and its parent are ready, verifies every diffID, and records the image
-// only once everything it needs is present. Everything a pull writes is
-// held by a lease until the image record exists.
+// Package images pulls, pushes and creates images. A pull resolves a
+// reference through package remote, fetches the manifest (or index),
+// config and layers concurrently into the content store with digest
+// verification and resume, unpacks each layer into a committed snapshot
+// named by its chainID as soon as the layer and its parent are ready,
+// verifies every diffID, and records the image only once everything it
+// needs is present. Everything a pull writes is held by a lease until the
+// image record exists. Create runs the same pipeline over content a client
+// already wrote (berth load), and Push walks an image in the content store
+// and uploads it: blobs first, skipping or mounting what the registry has,
+// manifests last.
 //
 // It is the one pull implementation, shared by the API and the CRI. It
 // never touches the database directly: it works through the namespaced
 // content store and snapshotter, and records images and leases through the
-// small interfaces in this package.
+// small interfaces in this package. A call that brings credentials gets a
+// registry client of its own, so they never serve another call.
 //
 // Words: digest (of a blob's bytes), diffID (digest of a layer's
 // uncompressed tar, listed in the image config), chainID (identity of a
@@ -23,4 +28,10 @@
 //	manifest berth.io/gc.ref.content.config         = config digest
 //	         berth.io/gc.ref.content.l.<i>          = layer digest
 //	config   berth.io/gc.ref.snapshot.<snapshotter> = top chainID
+//
+// A pull and a push also label each config and layer with the repositories
+// known to hold it, per registry, so that a push to another repository of
+// that registry mounts the blob instead of uploading it:
+//
+//	blob     berth.io/distribution.source.<registry> = repo1,repo2
 package images

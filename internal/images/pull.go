@@ -44,16 +44,24 @@ type Config struct {
 	SnapshotterName string                // for GC labels ("overlayfs")
 	Whiteouts       diff.WhiteoutMode     // how this snapshotter represents deletions
 	Remote          *remote.Client
-	Leases          Leases
-	Images          Recorder
-	// Concurrency is how many blobs are fetched at once (default 3).
+	// RemoteConfig is Remote's configuration, from which a call that
+	// brings its own credentials (PullOptions.Auth, PushOptions.Auth) gets
+	// a client of its own.
+	RemoteConfig remote.Config
+	Leases       Leases
+	Images       Recorder
+	// Concurrency is how many blobs a pull fetches, or a push uploads, at
+	// once (default 3).
 	Concurrency int
 	// ApplyLimits bound what one layer may unpack to.
 	ApplyLimits diff.Limits
+	// Observer, when set, records each pull and push (metrics).
+	Observer Observer
 }
 
-// Puller pulls images. It is safe for concurrent use; concurrent pulls of
-// the same blob share one download.
+// Puller pulls images, and creates them from content already in the
+// content store (Create). It is safe for concurrent use; concurrent pulls
+// of the same blob share one download.
 type Puller struct {
 	cfg     Config
 	flights flights
@@ -74,6 +82,9 @@ type PullOptions struct {
 	// AllPlatforms fetches the content of every platform of an index (only
 	// Platform is unpacked).
 	AllPlatforms bool
+	// Auth authenticates this pull to the reference's registry; the zero
+	// value means none (hosts.toml credentials still apply).
+	Auth remote.Auth
 }
 
 // Result is what a pull recorded.
@@ -90,7 +101,9 @@ const pullLeaseExpiry = 24 * time.Hour
 // Pull fetches ref and unpacks it for opts.Platform, reporting progress to
 // fn (called from one goroutine at a time; nil for none). The image record
 // appears only when every blob and snapshot it needs is present.
-func (p *Puller) Pull(ctx context.Context, refStr string, opts PullOptions, fn func(Progress)) (Result, error) {
+func (p *Puller) Pull(ctx context.Context, refStr string, opts PullOptions, fn func(Progress)) (res Result, err error) {
+	finished := p.cfg.track(OpPull)
+	defer func() { finished(err) }()
 	ref, err := remote.ParseReference(refStr)
 	if err != nil {
 		return Result{}, err
@@ -101,53 +114,73 @@ func (p *Puller) Pull(ctx context.Context, refStr string, opts PullOptions, fn f
 			return Result{}, err
 		}
 	}
+	rc, release := p.cfg.remoteFor(ref.Registry, opts.Auth)
+	defer release()
 	rep := &reporter{fn: fn}
 	rep.report(Progress{Kind: "manifest", Phase: PhaseResolving})
-	name, target, err := p.cfg.Remote.Resolve(ctx, ref)
+	name, target, err := rc.Resolve(ctx, ref)
 	if err != nil {
-		return Result{}, fmt.Errorf("resolve %s: %w", ref, err)
+		return Result{}, fmt.Errorf("resolve %s: %w", ref, explainAuth(err, ref.Registry, opts.Auth))
 	}
-	lease, err := p.cfg.Leases.CreateLease(ctx, leases.Lease{Labels: map[string]string{
+	pl := &pull{Puller: p, ref: ref, rep: rep, remote: rc}
+	res, err = pl.run(ctx, name, target, platform, opts.AllPlatforms, "berth.io/pull")
+	return res, explainAuth(err, ref.Registry, opts.Auth)
+}
+
+// pull is the state of one Pull, or of one Create, which runs the same
+// pipeline over the content store alone.
+type pull struct {
+	*Puller
+	ref    remote.Reference
+	rep    *reporter
+	remote *remote.Client // nil when local
+	// local (Create): blobs must be in the content store; a missing one is
+	// an error of kind ErrFailedPrecondition, and an index's manifests
+	// other than the platform's are taken only when present.
+	local bool
+	// skipUnpack (Create without unpacking) leaves even the platform's
+	// layers packed.
+	skipUnpack bool
+}
+
+// run stores target (fetching what the content store lacks, unless local)
+// under a lease labelled leaseLabel=name, unpacks it for platform, and
+// records it as the image name. With all, every platform of an index is
+// stored.
+func (pl *pull) run(ctx context.Context, name string, target ocispec.Descriptor, platform ocispec.Platform, all bool, leaseLabel string) (Result, error) {
+	lease, err := pl.cfg.Leases.CreateLease(ctx, leases.Lease{Labels: map[string]string{
 		leases.LabelExpire: time.Now().Add(pullLeaseExpiry).UTC().Format(time.RFC3339),
-		"berth.io/pull":    name,
+		leaseLabel:         name,
 	}})
 	if err != nil {
 		return Result{}, err
 	}
 	defer func() {
 		// The image (if recorded) now holds what the lease protected.
-		if err := p.cfg.Leases.DeleteLease(context.WithoutCancel(ctx), lease.ID, false); err != nil {
+		if err := pl.cfg.Leases.DeleteLease(context.WithoutCancel(ctx), lease.ID, false); err != nil {
 			log.G(ctx).Warn("delete pull lease", "lease", lease.ID, "error", err)
 		}
 	}()
 	ctx = leases.WithLease(ctx, lease.ID)
-	pl := &pull{Puller: p, ref: ref, rep: rep}
 	res := Result{Name: name, Target: target}
 	if remote.IsIndex(target.MediaType) {
-		res.Manifest, res.ChainID, err = pl.index(ctx, target, platform, opts.AllPlatforms)
+		res.Manifest, res.ChainID, err = pl.index(ctx, name, target, platform, all)
 	} else {
 		res.Manifest = target
-		res.ChainID, err = pl.manifest(ctx, target, true)
+		res.ChainID, err = pl.manifest(ctx, target, !pl.skipUnpack)
 	}
 	if err != nil {
 		return Result{}, err
 	}
-	if err := p.cfg.Images.RecordImage(ctx, name, target); err != nil {
+	if err := pl.cfg.Images.RecordImage(ctx, name, target); err != nil {
 		return Result{}, err
 	}
 	return res, nil
 }
 
-// pull is the state of one Pull.
-type pull struct {
-	*Puller
-	ref remote.Reference
-	rep *reporter
-}
-
 // index handles an index: it picks the platform's manifest (and, with all,
 // fetches the others), and stores the index with references to them.
-func (pl *pull) index(ctx context.Context, desc ocispec.Descriptor, platform ocispec.Platform, all bool) (ocispec.Descriptor, digest.Digest, error) {
+func (pl *pull) index(ctx context.Context, name string, desc ocispec.Descriptor, platform ocispec.Platform, all bool) (ocispec.Descriptor, digest.Digest, error) {
 	data, err := pl.smallBlob(ctx, desc, "index")
 	if err != nil {
 		return ocispec.Descriptor{}, "", err
@@ -157,8 +190,8 @@ func (pl *pull) index(ctx context.Context, desc ocispec.Descriptor, platform oci
 		return ocispec.Descriptor{}, "", fmt.Errorf("index %s: %v: %w", desc.Digest, err, errdefs.ErrInvalidArgument)
 	}
 	chosen, err := remote.MatchPlatform(idx, platform)
-	if err != nil {
-		return ocispec.Descriptor{}, "", fmt.Errorf("image %s: %w", pl.ref, err)
+	if err != nil && (!pl.local || !pl.skipUnpack) {
+		return ocispec.Descriptor{}, "", fmt.Errorf("image %s: %w", name, err)
 	}
 	fetch := []ocispec.Descriptor{chosen}
 	if all {
@@ -172,7 +205,10 @@ func (pl *pull) index(ctx context.Context, desc ocispec.Descriptor, platform oci
 	refs := map[string]string{}
 	var chainID digest.Digest
 	for i, m := range fetch {
-		unpack := m.Digest == chosen.Digest
+		unpack := m.Digest == chosen.Digest && !pl.skipUnpack
+		if pl.local && !unpack && !pl.present(ctx, m.Digest) {
+			continue
+		}
 		top, err := pl.manifest(ctx, m, unpack)
 		if err != nil {
 			return ocispec.Descriptor{}, "", err
@@ -181,6 +217,9 @@ func (pl *pull) index(ctx context.Context, desc ocispec.Descriptor, platform oci
 			chainID = top
 		}
 		refs[fmt.Sprintf("%s.m.%d", gc.LabelRefContentPrefix, i)] = m.Digest.String()
+	}
+	if len(refs) == 0 {
+		return ocispec.Descriptor{}, "", fmt.Errorf("image %s: index %s: none of its manifests is in the content store: %w", name, desc.Digest, errMissingContent)
 	}
 	if err := pl.store(ctx, desc, data, refs); err != nil {
 		return ocispec.Descriptor{}, "", err
@@ -340,6 +379,8 @@ func (pl *pull) smallBlob(ctx context.Context, desc ocispec.Descriptor, kind str
 	if data, err := content.ReadBlob(ctx, pl.cfg.Content, desc.Digest); err == nil {
 		pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseExists, Offset: desc.Size, Total: desc.Size})
 		return data, nil
+	} else if pl.local {
+		return nil, fmt.Errorf("%s %s: %w", kind, desc.Digest, missing(err))
 	}
 	if kind == "config" {
 		// A blob like the layers: shared between concurrent pulls.
@@ -349,10 +390,11 @@ func (pl *pull) smallBlob(ctx context.Context, desc ocispec.Descriptor, kind str
 		return content.ReadBlob(ctx, pl.cfg.Content, desc.Digest)
 	}
 	pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseDownloading, Total: desc.Size})
-	data, err := pl.cfg.Remote.FetchManifest(ctx, pl.ref.WithDigest(desc.Digest), desc)
+	data, err := pl.remote.FetchManifest(ctx, pl.ref.WithDigest(desc.Digest), desc)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s %s: %w", kind, desc.Digest, err)
 	}
+	pl.cfg.transferred(OpPull, int64(len(data)))
 	pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseDone, Offset: desc.Size, Total: desc.Size})
 	return data, nil
 }
@@ -380,14 +422,42 @@ func (pl *pull) store(ctx context.Context, desc ocispec.Descriptor, data []byte,
 }
 
 // fetch downloads a blob into the content store unless it is there,
-// resuming a partial ingest with a ranged request. Concurrent fetches of the
-// same digest share one download.
+// resuming a partial ingest with a ranged request, and labels it with its
+// source repository. Concurrent fetches of the same digest share one
+// download.
 func (pl *pull) fetch(ctx context.Context, desc ocispec.Descriptor, kind string) error {
-	if _, err := pl.cfg.Content.Info(ctx, desc.Digest); err == nil {
+	if info, err := pl.cfg.Content.Info(ctx, desc.Digest); err == nil {
 		pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseExists, Offset: desc.Size, Total: desc.Size})
-		return nil
+		if pl.local {
+			return nil
+		}
+		return addSource(ctx, pl.cfg.Content, desc.Digest, info.Labels, pl.ref)
+	} else if pl.local {
+		return fmt.Errorf("%s %s: %w", kind, desc.Digest, missing(err))
 	}
-	return pl.once(ctx, desc.Digest, func() error { return pl.download(ctx, desc, kind) })
+	if err := pl.once(ctx, desc.Digest, func() error { return pl.download(ctx, desc, kind) }); err != nil {
+		return err
+	}
+	info, err := pl.cfg.Content.Info(ctx, desc.Digest)
+	if err != nil {
+		return err
+	}
+	return addSource(ctx, pl.cfg.Content, desc.Digest, info.Labels, pl.ref)
+}
+
+// present reports whether the content store has dgst.
+func (pl *pull) present(ctx context.Context, dgst digest.Digest) bool {
+	_, err := pl.cfg.Content.Info(ctx, dgst)
+	return err == nil
+}
+
+// missing is the error for a blob the content store lacks (err, of kind
+// ErrNotFound), or err itself for any other failure to read it.
+func missing(err error) error {
+	if errdefs.IsNotFound(err) {
+		return errMissingContent
+	}
+	return err
 }
 
 // once runs write, which stores the blob dgst idempotently, so that
@@ -425,11 +495,11 @@ func (pl *pull) download(ctx context.Context, desc ocispec.Descriptor, kind stri
 		offset = 0
 	}
 	if offset < desc.Size {
-		rc, err := pl.cfg.Remote.FetchRange(ctx, pl.ref, desc, offset)
+		rc, err := pl.remote.FetchRange(ctx, pl.ref, desc, offset)
 		if errors.Is(err, remote.ErrRangeUnsupported) {
 			if err = w.Truncate(0); err == nil {
 				offset = 0
-				rc, err = pl.cfg.Remote.Fetch(ctx, pl.ref, desc)
+				rc, err = pl.remote.Fetch(ctx, pl.ref, desc)
 			}
 		}
 		if err != nil {
@@ -442,7 +512,8 @@ func (pl *pull) download(ctx context.Context, desc ocispec.Descriptor, kind stri
 		}
 	}
 	pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseVerifying, Offset: desc.Size, Total: desc.Size})
-	if err := w.Commit(ctx, desc.Size, desc.Digest, nil); err != nil && !errdefs.IsAlreadyExists(err) {
+	source := map[string]string{LabelDistributionSourcePrefix + pl.ref.Registry: pl.ref.Repository}
+	if err := w.Commit(ctx, desc.Size, desc.Digest, source); err != nil && !errdefs.IsAlreadyExists(err) {
 		return fmt.Errorf("fetch %s %s: %w", kind, desc.Digest, err)
 	}
 	if kind != "layer" {
@@ -466,6 +537,7 @@ func (pl *pull) copy(w io.Writer, rc io.Reader, desc ocispec.Descriptor, kind st
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr
 			}
+			pl.cfg.transferred(OpPull, int64(n))
 			offset += int64(n)
 			if offset-last >= progressEvery || offset == desc.Size {
 				pl.rep.report(Progress{Kind: kind, Digest: desc.Digest, Phase: PhaseDownloading, Offset: offset, Total: desc.Size})

@@ -32,10 +32,12 @@ import (
 // env is a pull pipeline over real stores: local content, overlay
 // snapshots, metadata, and an in-process registry.
 type env struct {
-	db     *metadata.DB
-	puller *Puller
-	sn     snapshots.Snapshotter
-	reg    *remotetest.Registry
+	db       *metadata.DB
+	puller   *Puller
+	sn       snapshots.Snapshotter
+	reg      *remotetest.Registry
+	cfg      Config // the puller's
+	hostsDir string // its registry client's hosts.toml directory
 }
 
 func newEnv(t *testing.T) *env {
@@ -58,15 +60,18 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	rc := remote.New(remote.Config{HostsDir: t.TempDir()})
+	hostsDir := t.TempDir()
+	rcfg := remote.Config{HostsDir: hostsDir}
+	rc := remote.New(rcfg)
 	t.Cleanup(func() { rc.Close() })
 	sn := db.Snapshotter("overlayfs")
+	cfg := Config{
+		Content: db.ContentStore(), Snapshotter: sn, SnapshotterName: "overlayfs",
+		Whiteouts: diff.OverlayWhiteouts, Remote: rc, RemoteConfig: rcfg, Leases: db, Images: db,
+	}
 	return &env{
 		db: db, sn: sn, reg: remotetest.New(t, remotetest.Options{}),
-		puller: New(Config{
-			Content: db.ContentStore(), Snapshotter: sn, SnapshotterName: "overlayfs",
-			Whiteouts: diff.OverlayWhiteouts, Remote: rc, Leases: db, Images: db,
-		}),
+		puller: New(cfg), cfg: cfg, hostsDir: hostsDir,
 	}
 }
 

@@ -278,8 +278,7 @@ func (cs *contentStore) adopt(ctx context.Context, ns string, dgst digest.Digest
 	if cs.m.opts.ContentSharing != SharingShared {
 		return false, nil
 	}
-	cs.m.locks.lock(string(dgst))
-	defer cs.m.locks.unlock(string(dgst))
+	defer cs.m.locks.Lock(string(dgst))()
 	info, err := cs.m.backend.Info(ctx, dgst)
 	if errdefs.IsNotFound(err) {
 		return false, nil
@@ -412,8 +411,7 @@ func (w *writer) Commit(ctx context.Context, size int64, expected digest.Digest,
 	if actual == "" {
 		actual = w.Writer.Digest()
 	}
-	w.m.locks.lock(string(actual))
-	defer w.m.locks.unlock(string(actual))
+	defer w.m.locks.Lock(string(actual))()
 	err := w.Writer.Commit(ctx, size, expected, nil)
 	switch {
 	case err == nil:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/berth-dev/berth/internal/keylock"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,8 +69,8 @@ type DB struct {
 	opts    Options
 	now     func() time.Time
 
-	locks    keyLocks // per-digest locks shared by commit and GC
-	inflight keySet   // backend snapshots created but not yet recorded
+	locks    keylock.Locks // per-digest locks shared by commit and GC
+	inflight keySet        // backend snapshots created but not yet recorded
 
 	blobs, blobBytes atomic.Int64 // committed blobs on disk, kept for metrics
 
@@ -244,43 +245,6 @@ func writeLabels(b *bolt.Bucket, labels map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// keyLocks is a set of named mutexes created on demand and freed when unused.
-type keyLocks struct {
-	mu    sync.Mutex
-	locks map[string]*keyLock
-}
-
-type keyLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (l *keyLocks) lock(key string) {
-	l.mu.Lock()
-	if l.locks == nil {
-		l.locks = map[string]*keyLock{}
-	}
-	kl, ok := l.locks[key]
-	if !ok {
-		kl = &keyLock{}
-		l.locks[key] = kl
-	}
-	kl.refs++
-	l.mu.Unlock()
-	kl.mu.Lock()
-}
-
-func (l *keyLocks) unlock(key string) {
-	l.mu.Lock()
-	kl := l.locks[key]
-	kl.refs--
-	if kl.refs == 0 {
-		delete(l.locks, key)
-	}
-	l.mu.Unlock()
-	kl.mu.Unlock()
 }
 
 // keySet is a concurrent set of strings.

@@ -29,6 +29,16 @@
 //	        │   ├── createdat, updatedat
 //	        │   ├── target/{digest, mediatype, size}
 //	        │   └── labels/<key>       value
+//	        ├── containers/<id>
+//	        │   ├── createdat, updatedat
+//	        │   ├── name, image, imagedigest, runtime, logpath
+//	        │   ├── snapshotter, snapshotkey  its active snapshot
+//	        │   ├── spec                      OCI runtime spec JSON
+//	        │   ├── config                    creation options (package containers' JSON)
+//	        │   ├── exitstatus, exitedat, exitreason   last exit of its init
+//	        │   ├── restartcount, stoppedbyuser        restart policy state
+//	        │   └── labels/<key>              value
+//	        ├── containernames/<name>         container id (names are unique)
 //	        ├── snapshots/<snapshotter>/<key or name>
 //	        │   ├── backend            the backend's key: <namespace>/<seq>/<key>
 //	        │   ├── parent             parent's name in this namespace
@@ -57,9 +67,9 @@
 //
 // # Garbage collection
 //
-// See docs/gc-and-leases.md. Roots are unexpired leases, images, blobs and
+// See docs/gc-and-leases.md. Roots are unexpired leases, images, containers, blobs and
 // snapshots labelled berth.io/gc.root, and ingests younger than their
 // expiry; edges are lease resources, image targets, snapshot parents and
 // berth.io/gc.ref.content.* and berth.io/gc.ref.snapshot.* labels. The mark
-// phase is package gc.
+// phase is package gc. A container references its snapshot.
 package metadata

@@ -116,7 +116,7 @@ func (m *DB) sweepRecords(tx *bolt.Tx, now time.Time, stats *GCStats) error {
 }
 
 // roots deletes expired leases and returns the roots of every namespace:
-// unexpired leases, images, blobs and snapshots labelled berth.io/gc.root,
+// unexpired leases, images, containers, blobs and snapshots labelled berth.io/gc.root,
 // and ingests younger than their expiry.
 func (m *DB) roots(tx *bolt.Tx, now time.Time, stats *GCStats) ([]gc.Node, error) {
 	var roots []gc.Node
@@ -147,6 +147,12 @@ func (m *DB) roots(tx *bolt.Tx, now time.Time, stats *GCStats) ([]gc.Node, error
 		if ib := nsb.Bucket(bucketImages); ib != nil {
 			_ = ib.ForEachBucket(func(k []byte) error {
 				add(gc.ResourceImage, string(k))
+				return nil
+			})
+		}
+		if cb := nsb.Bucket(bucketContainers); cb != nil {
+			_ = cb.ForEachBucket(func(k []byte) error {
+				add(gc.ResourceContainer, string(k))
 				return nil
 			})
 		}
@@ -182,7 +188,7 @@ func (m *DB) roots(tx *bolt.Tx, now time.Time, stats *GCStats) ([]gc.Node, error
 }
 
 // references lists what node n references: a lease its resources; an image
-// its target; a blob or snapshot what its berth.io/gc.ref.* labels name; a
+// its target; a container its snapshot; a blob or snapshot what its berth.io/gc.ref.* labels name; a
 // snapshot its parent. Snapshot node keys are "<snapshotter>/<key>".
 func references(tx *bolt.Tx, n gc.Node, fn func(gc.Node)) error {
 	nsb := nsBucket(tx, n.Namespace)
@@ -213,6 +219,11 @@ func references(tx *bolt.Tx, n gc.Node, fn func(gc.Node)) error {
 	case gc.ResourceImage:
 		if t := bucketPath(nsb, bucketImages, []byte(n.Key), bucketTarget); t != nil {
 			node(gc.ResourceContent, string(t.Get(keyDigest)))
+		}
+	case gc.ResourceContainer:
+		if b := bucketPath(nsb, bucketContainers, []byte(n.Key)); b != nil {
+			node(gc.ResourceSnapshot, string(b.Get(keySnapshotter))+"/"+string(b.Get(keySnapshotKey)))
+			labelReferences(b, node)
 		}
 	case gc.ResourceContent:
 		labelReferences(bucketPath(nsb, bucketContent, bucketBlob, []byte(n.Key)), node)
@@ -301,8 +312,7 @@ func (m *DB) sweepBlobs(ctx context.Context, stats *GCStats) error {
 }
 
 func (m *DB) removeIfUnrecorded(ctx context.Context, dgst digest.Digest) (bool, error) {
-	m.locks.lock(string(dgst))
-	defer m.locks.unlock(string(dgst))
+	defer m.locks.Lock(string(dgst))()
 	recorded := false
 	if err := m.db.View(func(tx *bolt.Tx) error {
 		return namespacesBucket(tx).ForEachBucket(func(ns []byte) error {

@@ -116,7 +116,7 @@ func (m *DB) UpdateNamespace(ctx context.Context, ns Namespace, fieldpaths ...st
 
 // DeleteNamespace removes an empty namespace. It fails with
 // ErrFailedPrecondition, saying what remains, while the namespace holds
-// blobs, ingests, leases, images or snapshots.
+// blobs, ingests, leases, images, containers or snapshots.
 func (m *DB) DeleteNamespace(ctx context.Context, name string) error {
 	return m.db.Update(func(tx *bolt.Tx) error {
 		b := nsBucket(tx, name)
@@ -132,6 +132,7 @@ func (m *DB) DeleteNamespace(ctx context.Context, name string) error {
 			{"ingests", [][]byte{bucketContent, bucketIngest}},
 			{"leases", [][]byte{bucketLeases}},
 			{"images", [][]byte{bucketImages}},
+			{"containers", [][]byte{bucketContainers}},
 		} {
 			if n := countKeys(bucketPath(b, c.path...)); n > 0 {
 				held = append(held, fmt.Sprintf("%d %s", n, c.what))

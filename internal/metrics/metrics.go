@@ -1,6 +1,9 @@
 // Package metrics owns berthd's Prometheus registry: gRPC call counts and
-// latencies, content store size, and garbage collection runs. It serves them
-// over HTTP only when an address is configured.
+// latencies, content store size, garbage collection runs, and image pulls
+// and pushes (in flight, bytes, duration, failures by reason). It serves
+// them over HTTP only when an address is configured. It records what
+// others report through its methods and must not import the packages it
+// observes.
 package metrics
 
 import (
@@ -28,6 +31,39 @@ type Metrics struct {
 	gcBytes      prometheus.Counter
 	gcLeases     prometheus.Counter
 	gcDuration   prometheus.Histogram
+	transfers    map[string]*transferMetrics // by op: "pull", "push"
+}
+
+// transferMetrics are the metrics of one kind of image transfer.
+type transferMetrics struct {
+	inFlight prometheus.Gauge
+	bytes    prometheus.Counter
+	duration prometheus.Histogram
+	errors   *prometheus.CounterVec
+}
+
+// newTransferMetrics defines the metrics of op ("pull") under names like
+// berth_image_pull_bytes_total; plural names the transfers ("pulls").
+func newTransferMetrics(op, plural string) *transferMetrics {
+	return &transferMetrics{
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "berth_image_" + plural + "_in_flight", Help: "Image " + plural + " in progress.",
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_image_" + op + "_bytes_total", Help: "Bytes of blobs and manifests moved by image " + plural + " (retries included).",
+		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "berth_image_" + op + "_duration_seconds", Help: "Duration of image " + plural + " that succeeded.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 3, 11),
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_image_" + op + "_errors_total", Help: "Image " + plural + " that failed, by reason.",
+		}, []string{"reason"}),
+	}
+}
+
+func (t *transferMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{t.inFlight, t.bytes, t.duration, t.errors}
 }
 
 // BlobStatser reports how many blobs, and bytes, the content store holds.
@@ -56,6 +92,13 @@ func New(blobs BlobStatser) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 		}),
 	}
+	m.transfers = map[string]*transferMetrics{
+		"pull": newTransferMetrics("pull", "pulls"),
+		"push": newTransferMetrics("push", "pushes"),
+	}
+	for _, t := range m.transfers {
+		m.Registry.MustRegister(t.collectors()...)
+	}
 	m.Registry.MustRegister(m.grpcCalls, m.grpcDuration, m.gcRuns, m.gcBlobs, m.gcBytes, m.gcLeases, m.gcDuration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "berth_content_blobs", Help: "Blobs in the content store."},
 			func() float64 { n, _ := blobs.BlobStats(); return float64(n) }),
@@ -80,6 +123,36 @@ func (m *Metrics) ObserveGC(blobs, bytes, leases int64, d time.Duration) {
 	m.gcBytes.Add(float64(bytes))
 	m.gcLeases.Add(float64(leases))
 	m.gcDuration.Observe(d.Seconds())
+}
+
+// TransferStarted counts one image transfer of kind op ("pull" or "push")
+// in flight, until TransferFinished. Other ops are ignored.
+func (m *Metrics) TransferStarted(op string) {
+	if t := m.transfers[op]; t != nil {
+		t.inFlight.Inc()
+	}
+}
+
+// TransferBytes adds n bytes moved by a transfer of kind op.
+func (m *Metrics) TransferBytes(op string, n int64) {
+	if t := m.transfers[op]; t != nil {
+		t.bytes.Add(float64(n))
+	}
+}
+
+// TransferFinished ends a transfer of kind op: its duration is recorded if
+// it succeeded (reason ""), its reason counted otherwise.
+func (m *Metrics) TransferFinished(op string, d time.Duration, reason string) {
+	t := m.transfers[op]
+	if t == nil {
+		return
+	}
+	t.inFlight.Dec()
+	if reason == "" {
+		t.duration.Observe(d.Seconds())
+		return
+	}
+	t.errors.WithLabelValues(reason).Inc()
 }
 
 // Serve serves /metrics on addr until ctx ends. It returns once listening,

@@ -1,11 +1,7 @@
 package server
 
 import (
-	"sync"
-
-	eventsapi "github.com/berth-dev/berth/api/events/v1"
 	imagesapi "github.com/berth-dev/berth/api/images/v1"
-	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/images"
 	"github.com/berth-dev/berth/internal/remote"
 )
@@ -16,23 +12,14 @@ func (i *imagesService) Pull(req *imagesapi.PullRequest, stream imagesapi.Images
 	if err != nil {
 		return err
 	}
-	var (
-		mu      sync.Mutex
-		sendErr error
-	)
-	progress := func(p images.Progress) {
-		mu.Lock()
-		defer mu.Unlock()
-		if sendErr == nil {
-			sendErr = stream.Send(&imagesapi.PullResponse{Kind: p.Kind, Digest: p.Digest.String(), Phase: string(p.Phase), Offset: p.Offset, Total: p.Total})
-		}
-	}
-	_, err = i.s.db.GetImage(ctx, ref.String())
-	existed := err == nil
-	if err != nil && !errdefs.IsNotFound(err) {
+	progress, last := progressStream(stream.Send, func(p images.Progress) *imagesapi.PullResponse {
+		return &imagesapi.PullResponse{Kind: p.Kind, Digest: p.Digest.String(), Phase: string(p.Phase), Offset: p.Offset, Total: p.Total}
+	})
+	existed, err := i.imageExists(ctx, ref.String())
+	if err != nil {
 		return err
 	}
-	res, err := i.s.puller.Pull(ctx, ref.String(), images.PullOptions{Platform: req.GetPlatform(), AllPlatforms: req.GetAllPlatforms()}, progress)
+	res, err := i.s.puller.Pull(ctx, ref.String(), images.PullOptions{Platform: req.GetPlatform(), AllPlatforms: req.GetAllPlatforms(), Auth: authFromProto(req.GetAuth())}, progress)
 	if err != nil {
 		return err
 	}
@@ -40,15 +27,6 @@ func (i *imagesService) Pull(req *imagesapi.PullRequest, stream imagesapi.Images
 	if err != nil {
 		return err
 	}
-	if existed {
-		i.s.events.Publish(ctx, "/images/update", &eventsapi.ImageUpdate{Name: img.Name, Digest: img.Target.Digest.String()})
-	} else {
-		i.s.events.Publish(ctx, "/images/create", &eventsapi.ImageCreate{Name: img.Name, Digest: img.Target.Digest.String()})
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if sendErr != nil {
-		return sendErr
-	}
-	return stream.Send(&imagesapi.PullResponse{Phase: string(images.PhaseDone), Image: i.imageToProto(ctx, img)})
+	i.publishRecorded(ctx, img, existed)
+	return last(&imagesapi.PullResponse{Phase: string(images.PhaseDone), Image: i.imageToProto(ctx, img)})
 }

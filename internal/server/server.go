@@ -9,6 +9,7 @@ package server
 import (
 	"time"
 
+	containersapi "github.com/berth-dev/berth/api/containers/v1"
 	contentapi "github.com/berth-dev/berth/api/content/v1"
 	diskusageapi "github.com/berth-dev/berth/api/diskusage/v1"
 	eventsapi "github.com/berth-dev/berth/api/events/v1"
@@ -18,10 +19,13 @@ import (
 	leasesapi "github.com/berth-dev/berth/api/leases/v1"
 	namespacesapi "github.com/berth-dev/berth/api/namespaces/v1"
 	snapshotsapi "github.com/berth-dev/berth/api/snapshots/v1"
+	tasksapi "github.com/berth-dev/berth/api/tasks/v1"
+	"github.com/berth-dev/berth/internal/containers"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/images"
 	"github.com/berth-dev/berth/internal/metadata"
+	berthruntime "github.com/berth-dev/berth/internal/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -40,13 +44,26 @@ type Server struct {
 	content content.Store
 	events  *events.Exchange
 	puller  *images.Puller
+	pusher  *images.Pusher
 	info    Info
+	// containers and runtime serve the containers and tasks services; both
+	// are nil in a daemon that runs no containers.
+	containers *containers.Service
+	runtime    *berthruntime.Manager
+}
+
+// WithContainers makes the server answer the containers and tasks services
+// with c and r.
+func (s *Server) WithContainers(c *containers.Service, r *berthruntime.Manager) *Server {
+	s.containers, s.runtime = c, r
+	return s
 }
 
 // New returns a Server over db (and its namespaced content store) publishing
-// to ex and pulling with puller.
-func New(db *metadata.DB, ex *events.Exchange, puller *images.Puller, info Info) *Server {
-	return &Server{db: db, content: db.ContentStore(), events: ex, puller: puller, info: info}
+// to ex, pulling and creating images with puller and pushing them with
+// pusher.
+func New(db *metadata.DB, ex *events.Exchange, puller *images.Puller, pusher *images.Pusher, info Info) *Server {
+	return &Server{db: db, content: db.ContentStore(), events: ex, puller: puller, pusher: pusher, info: info}
 }
 
 // Register adds every berth service to g.
@@ -58,6 +75,10 @@ func (s *Server) Register(g *grpc.Server) {
 	introspectionapi.RegisterIntrospectionServer(g, &introspectionService{s: s, services: serviceNames(g)})
 	gcapi.RegisterGCServer(g, &gcService{s: s})
 	imagesapi.RegisterImagesServer(g, &imagesService{s: s})
+	if s.containers != nil {
+		containersapi.RegisterContainersServer(g, &containersService{s: s})
+		tasksapi.RegisterTasksServer(g, &tasksService{s: s})
+	}
 	snapshotsapi.RegisterSnapshotsServer(g, &snapshotsService{s: s})
 	diskusageapi.RegisterDiskUsageServer(g, &diskUsageService{s: s})
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,7 +36,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir+"/", "github.com/berth-dev/berth/cmd/berthd", "github.com/berth-dev/berth/cmd/berth")
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/berth-dev/berth/cmd/berthd", "github.com/berth-dev/berth/cmd/berth", "github.com/berth-dev/berth/cmd/berth-shim")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as `make build`: a static shim maps no libc
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build binaries:", err)
@@ -55,26 +55,9 @@ type daemon struct {
 	root, state, sock string
 	config            string
 	cmd               *exec.Cmd
-	logs              *syncBuffer
+	logs              *testutil.Buffer
 	exited            chan struct{}
 	exitErr           error
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // newDaemon prepares (but does not start) a daemon with fresh directories.
@@ -95,26 +78,22 @@ func (d *daemon) args() []string {
 // start runs berthd and waits until its API answers.
 func (d *daemon) start() {
 	d.t.Helper()
-	d.logs = &syncBuffer{}
+	d.logs = &testutil.Buffer{}
 	d.cmd = exec.Command(filepath.Join(binDir, "berthd"), d.args()...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
 	}
+	restart := d.exited != nil
 	d.exited = make(chan struct{})
+	cmd, exited := d.cmd, d.exited
 	go func() {
-		d.exitErr = d.cmd.Wait()
-		close(d.exited)
+		d.exitErr = cmd.Wait()
+		close(exited)
 	}()
-	d.t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cmd.Process.Kill()
-			<-d.exited
-		}
-		if d.t.Failed() {
-			d.t.Logf("berthd logs:\n%s", d.logs.String())
-		}
-	})
+	if !restart { // one cleanup per daemon, run after the test's own
+		d.t.Cleanup(d.cleanup)
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, err := client.New(context.Background(), d.sock, client.WithDialTimeout(200*time.Millisecond))
@@ -134,6 +113,18 @@ func (d *daemon) start() {
 			d.t.Fatalf("berthd not answering after 20s: %v\n%s", err, d.logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cleanup kills berthd if the test left it running and shows its logs if
+// the test failed.
+func (d *daemon) cleanup() {
+	if d.cmd.ProcessState == nil {
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+	if d.t.Failed() {
+		d.t.Logf("berthd logs:\n%s", d.logs.String())
 	}
 }
 

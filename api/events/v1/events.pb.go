@@ -1102,6 +1102,684 @@ func (x *SnapshotCreate) GetKind() string {
 	return ""
 }
 
+// Containers (topics /containers/create, /containers/update,
+// /containers/delete).
+type ContainerCreate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Image         string                 `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
+	Runtime       string                 `protobuf:"bytes,4,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerCreate) Reset() {
+	*x = ContainerCreate{}
+	mi := &file_api_events_v1_events_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerCreate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerCreate) ProtoMessage() {}
+
+func (x *ContainerCreate) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerCreate.ProtoReflect.Descriptor instead.
+func (*ContainerCreate) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ContainerCreate) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ContainerCreate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ContainerCreate) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *ContainerCreate) GetRuntime() string {
+	if x != nil {
+		return x.Runtime
+	}
+	return ""
+}
+
+type ContainerUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Labels        map[string]string      `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerUpdate) Reset() {
+	*x = ContainerUpdate{}
+	mi := &file_api_events_v1_events_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerUpdate) ProtoMessage() {}
+
+func (x *ContainerUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerUpdate.ProtoReflect.Descriptor instead.
+func (*ContainerUpdate) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ContainerUpdate) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ContainerUpdate) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+type ContainerDelete struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerDelete) Reset() {
+	*x = ContainerDelete{}
+	mi := &file_api_events_v1_events_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerDelete) ProtoMessage() {}
+
+func (x *ContainerDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerDelete.ProtoReflect.Descriptor instead.
+func (*ContainerDelete) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ContainerDelete) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Tasks (topics /tasks/create, /tasks/start, /tasks/exit, /tasks/oom,
+// /tasks/paused, /tasks/resumed, /tasks/exec-added, /tasks/exec-started,
+// /tasks/delete). Exec events carry exec_id; exit and delete carry the
+// status.
+type TaskCreate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	Pid           uint32                 `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskCreate) Reset() {
+	*x = TaskCreate{}
+	mi := &file_api_events_v1_events_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskCreate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskCreate) ProtoMessage() {}
+
+func (x *TaskCreate) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskCreate.ProtoReflect.Descriptor instead.
+func (*TaskCreate) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *TaskCreate) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *TaskCreate) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+type TaskStart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	Pid           uint32                 `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskStart) Reset() {
+	*x = TaskStart{}
+	mi := &file_api_events_v1_events_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskStart) ProtoMessage() {}
+
+func (x *TaskStart) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskStart.ProtoReflect.Descriptor instead.
+func (*TaskStart) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *TaskStart) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *TaskStart) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+type TaskExit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	ExecId        string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	Pid           uint32                 `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	ExitStatus    int32                  `protobuf:"varint,4,opt,name=exit_status,json=exitStatus,proto3" json:"exit_status,omitempty"`
+	ExitedAt      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=exited_at,json=exitedAt,proto3" json:"exited_at,omitempty"`
+	Reason        string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskExit) Reset() {
+	*x = TaskExit{}
+	mi := &file_api_events_v1_events_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskExit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskExit) ProtoMessage() {}
+
+func (x *TaskExit) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
+func (*TaskExit) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *TaskExit) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *TaskExit) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *TaskExit) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *TaskExit) GetExitStatus() int32 {
+	if x != nil {
+		return x.ExitStatus
+	}
+	return 0
+}
+
+func (x *TaskExit) GetExitedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExitedAt
+	}
+	return nil
+}
+
+func (x *TaskExit) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type TaskOOM struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskOOM) Reset() {
+	*x = TaskOOM{}
+	mi := &file_api_events_v1_events_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskOOM) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskOOM) ProtoMessage() {}
+
+func (x *TaskOOM) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskOOM.ProtoReflect.Descriptor instead.
+func (*TaskOOM) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *TaskOOM) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+type TaskPaused struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskPaused) Reset() {
+	*x = TaskPaused{}
+	mi := &file_api_events_v1_events_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskPaused) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskPaused) ProtoMessage() {}
+
+func (x *TaskPaused) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskPaused.ProtoReflect.Descriptor instead.
+func (*TaskPaused) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *TaskPaused) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+type TaskResumed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskResumed) Reset() {
+	*x = TaskResumed{}
+	mi := &file_api_events_v1_events_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskResumed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskResumed) ProtoMessage() {}
+
+func (x *TaskResumed) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskResumed.ProtoReflect.Descriptor instead.
+func (*TaskResumed) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *TaskResumed) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+type TaskExecAdded struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	ExecId        string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskExecAdded) Reset() {
+	*x = TaskExecAdded{}
+	mi := &file_api_events_v1_events_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskExecAdded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskExecAdded) ProtoMessage() {}
+
+func (x *TaskExecAdded) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskExecAdded.ProtoReflect.Descriptor instead.
+func (*TaskExecAdded) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *TaskExecAdded) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *TaskExecAdded) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+type TaskExecStarted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	ExecId        string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	Pid           uint32                 `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskExecStarted) Reset() {
+	*x = TaskExecStarted{}
+	mi := &file_api_events_v1_events_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskExecStarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskExecStarted) ProtoMessage() {}
+
+func (x *TaskExecStarted) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskExecStarted.ProtoReflect.Descriptor instead.
+func (*TaskExecStarted) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *TaskExecStarted) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *TaskExecStarted) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *TaskExecStarted) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+type TaskDelete struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	ExecId        string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	Pid           uint32                 `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	ExitStatus    int32                  `protobuf:"varint,4,opt,name=exit_status,json=exitStatus,proto3" json:"exit_status,omitempty"`
+	ExitedAt      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=exited_at,json=exitedAt,proto3" json:"exited_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskDelete) Reset() {
+	*x = TaskDelete{}
+	mi := &file_api_events_v1_events_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskDelete) ProtoMessage() {}
+
+func (x *TaskDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_api_events_v1_events_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskDelete.ProtoReflect.Descriptor instead.
+func (*TaskDelete) Descriptor() ([]byte, []int) {
+	return file_api_events_v1_events_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *TaskDelete) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *TaskDelete) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *TaskDelete) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *TaskDelete) GetExitStatus() int32 {
+	if x != nil {
+		return x.ExitStatus
+	}
+	return 0
+}
+
+func (x *TaskDelete) GetExitedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExitedAt
+	}
+	return nil
+}
+
 var File_api_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_api_events_v1_events_proto_rawDesc = "" +
@@ -1189,7 +1867,57 @@ const file_api_events_v1_events_proto_rawDesc = "" +
 	"\vsnapshotter\x18\x01 \x01(\tR\vsnapshotter\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
 	"\x06parent\x18\x03 \x01(\tR\x06parent\x12\x12\n" +
-	"\x04kind\x18\x04 \x01(\tR\x04kind2g\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\"e\n" +
+	"\x0fContainerCreate\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05image\x18\x03 \x01(\tR\x05image\x12\x18\n" +
+	"\aruntime\x18\x04 \x01(\tR\aruntime\"\xab\x01\n" +
+	"\x0fContainerUpdate\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12M\n" +
+	"\x06labels\x18\x02 \x03(\v25.berth.services.events.v1.ContainerUpdate.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"!\n" +
+	"\x0fContainerDelete\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"A\n" +
+	"\n" +
+	"TaskCreate\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\rR\x03pid\"@\n" +
+	"\tTaskStart\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\rR\x03pid\"\xca\x01\n" +
+	"\bTaskExit\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\x12\x10\n" +
+	"\x03pid\x18\x03 \x01(\rR\x03pid\x12\x1f\n" +
+	"\vexit_status\x18\x04 \x01(\x05R\n" +
+	"exitStatus\x127\n" +
+	"\texited_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bexitedAt\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\",\n" +
+	"\aTaskOOM\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"/\n" +
+	"\n" +
+	"TaskPaused\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"0\n" +
+	"\vTaskResumed\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"K\n" +
+	"\rTaskExecAdded\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\"_\n" +
+	"\x0fTaskExecStarted\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\x12\x10\n" +
+	"\x03pid\x18\x03 \x01(\rR\x03pid\"\xb4\x01\n" +
+	"\n" +
+	"TaskDelete\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\x12\x10\n" +
+	"\x03pid\x18\x03 \x01(\rR\x03pid\x12\x1f\n" +
+	"\vexit_status\x18\x04 \x01(\x05R\n" +
+	"exitStatus\x127\n" +
+	"\texited_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bexitedAt2g\n" +
 	"\x06Events\x12]\n" +
 	"\tSubscribe\x12*.berth.services.events.v1.SubscribeRequest\x1a\".berth.services.events.v1.Envelope0\x01B1Z/github.com/berth-dev/berth/api/events/v1;eventsb\x06proto3"
 
@@ -1205,7 +1933,7 @@ func file_api_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_api_events_v1_events_proto_rawDescData
 }
 
-var file_api_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_api_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_api_events_v1_events_proto_goTypes = []any{
 	(*SubscribeRequest)(nil),      // 0: berth.services.events.v1.SubscribeRequest
 	(*Envelope)(nil),              // 1: berth.services.events.v1.Envelope
@@ -1227,29 +1955,45 @@ var file_api_events_v1_events_proto_goTypes = []any{
 	(*SnapshotRemove)(nil),        // 17: berth.services.events.v1.SnapshotRemove
 	(*SnapshotUpdate)(nil),        // 18: berth.services.events.v1.SnapshotUpdate
 	(*SnapshotCreate)(nil),        // 19: berth.services.events.v1.SnapshotCreate
-	nil,                           // 20: berth.services.events.v1.NamespaceCreate.LabelsEntry
-	nil,                           // 21: berth.services.events.v1.NamespaceUpdate.LabelsEntry
-	nil,                           // 22: berth.services.events.v1.ContentUpdate.LabelsEntry
-	nil,                           // 23: berth.services.events.v1.LeaseCreate.LabelsEntry
-	nil,                           // 24: berth.services.events.v1.SnapshotUpdate.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
-	(*anypb.Any)(nil),             // 26: google.protobuf.Any
+	(*ContainerCreate)(nil),       // 20: berth.services.events.v1.ContainerCreate
+	(*ContainerUpdate)(nil),       // 21: berth.services.events.v1.ContainerUpdate
+	(*ContainerDelete)(nil),       // 22: berth.services.events.v1.ContainerDelete
+	(*TaskCreate)(nil),            // 23: berth.services.events.v1.TaskCreate
+	(*TaskStart)(nil),             // 24: berth.services.events.v1.TaskStart
+	(*TaskExit)(nil),              // 25: berth.services.events.v1.TaskExit
+	(*TaskOOM)(nil),               // 26: berth.services.events.v1.TaskOOM
+	(*TaskPaused)(nil),            // 27: berth.services.events.v1.TaskPaused
+	(*TaskResumed)(nil),           // 28: berth.services.events.v1.TaskResumed
+	(*TaskExecAdded)(nil),         // 29: berth.services.events.v1.TaskExecAdded
+	(*TaskExecStarted)(nil),       // 30: berth.services.events.v1.TaskExecStarted
+	(*TaskDelete)(nil),            // 31: berth.services.events.v1.TaskDelete
+	nil,                           // 32: berth.services.events.v1.NamespaceCreate.LabelsEntry
+	nil,                           // 33: berth.services.events.v1.NamespaceUpdate.LabelsEntry
+	nil,                           // 34: berth.services.events.v1.ContentUpdate.LabelsEntry
+	nil,                           // 35: berth.services.events.v1.LeaseCreate.LabelsEntry
+	nil,                           // 36: berth.services.events.v1.SnapshotUpdate.LabelsEntry
+	nil,                           // 37: berth.services.events.v1.ContainerUpdate.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
+	(*anypb.Any)(nil),             // 39: google.protobuf.Any
 }
 var file_api_events_v1_events_proto_depIdxs = []int32{
-	25, // 0: berth.services.events.v1.Envelope.timestamp:type_name -> google.protobuf.Timestamp
-	26, // 1: berth.services.events.v1.Envelope.event:type_name -> google.protobuf.Any
-	20, // 2: berth.services.events.v1.NamespaceCreate.labels:type_name -> berth.services.events.v1.NamespaceCreate.LabelsEntry
-	21, // 3: berth.services.events.v1.NamespaceUpdate.labels:type_name -> berth.services.events.v1.NamespaceUpdate.LabelsEntry
-	22, // 4: berth.services.events.v1.ContentUpdate.labels:type_name -> berth.services.events.v1.ContentUpdate.LabelsEntry
-	23, // 5: berth.services.events.v1.LeaseCreate.labels:type_name -> berth.services.events.v1.LeaseCreate.LabelsEntry
-	24, // 6: berth.services.events.v1.SnapshotUpdate.labels:type_name -> berth.services.events.v1.SnapshotUpdate.LabelsEntry
-	0,  // 7: berth.services.events.v1.Events.Subscribe:input_type -> berth.services.events.v1.SubscribeRequest
-	1,  // 8: berth.services.events.v1.Events.Subscribe:output_type -> berth.services.events.v1.Envelope
-	8,  // [8:9] is the sub-list for method output_type
-	7,  // [7:8] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	38, // 0: berth.services.events.v1.Envelope.timestamp:type_name -> google.protobuf.Timestamp
+	39, // 1: berth.services.events.v1.Envelope.event:type_name -> google.protobuf.Any
+	32, // 2: berth.services.events.v1.NamespaceCreate.labels:type_name -> berth.services.events.v1.NamespaceCreate.LabelsEntry
+	33, // 3: berth.services.events.v1.NamespaceUpdate.labels:type_name -> berth.services.events.v1.NamespaceUpdate.LabelsEntry
+	34, // 4: berth.services.events.v1.ContentUpdate.labels:type_name -> berth.services.events.v1.ContentUpdate.LabelsEntry
+	35, // 5: berth.services.events.v1.LeaseCreate.labels:type_name -> berth.services.events.v1.LeaseCreate.LabelsEntry
+	36, // 6: berth.services.events.v1.SnapshotUpdate.labels:type_name -> berth.services.events.v1.SnapshotUpdate.LabelsEntry
+	37, // 7: berth.services.events.v1.ContainerUpdate.labels:type_name -> berth.services.events.v1.ContainerUpdate.LabelsEntry
+	38, // 8: berth.services.events.v1.TaskExit.exited_at:type_name -> google.protobuf.Timestamp
+	38, // 9: berth.services.events.v1.TaskDelete.exited_at:type_name -> google.protobuf.Timestamp
+	0,  // 10: berth.services.events.v1.Events.Subscribe:input_type -> berth.services.events.v1.SubscribeRequest
+	1,  // 11: berth.services.events.v1.Events.Subscribe:output_type -> berth.services.events.v1.Envelope
+	11, // [11:12] is the sub-list for method output_type
+	10, // [10:11] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_api_events_v1_events_proto_init() }
@@ -1263,7 +2007,7 @@ func file_api_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_events_v1_events_proto_rawDesc), len(file_api_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

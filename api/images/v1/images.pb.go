@@ -193,8 +193,10 @@ type PullRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Ref   string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
 	// platform like "linux/arm64/v8"; empty means the daemon's host.
-	Platform      string `protobuf:"bytes,2,opt,name=platform,proto3" json:"platform,omitempty"`
-	AllPlatforms  bool   `protobuf:"varint,3,opt,name=all_platforms,json=allPlatforms,proto3" json:"all_platforms,omitempty"`
+	Platform     string `protobuf:"bytes,2,opt,name=platform,proto3" json:"platform,omitempty"`
+	AllPlatforms bool   `protobuf:"varint,3,opt,name=all_platforms,json=allPlatforms,proto3" json:"all_platforms,omitempty"`
+	// auth, when set, authenticates this call to the registry of ref.
+	Auth          *RegistryAuth `protobuf:"bytes,4,opt,name=auth,proto3" json:"auth,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -248,6 +250,13 @@ func (x *PullRequest) GetAllPlatforms() bool {
 		return x.AllPlatforms
 	}
 	return false
+}
+
+func (x *PullRequest) GetAuth() *RegistryAuth {
+	if x != nil {
+		return x.Auth
+	}
+	return nil
 }
 
 type PullResponse struct {
@@ -610,9 +619,12 @@ func (x *TagImageResponse) GetImage() *Image {
 }
 
 type DeleteImageRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Sync          bool                   `protobuf:"varint,2,opt,name=sync,proto3" json:"sync,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Sync  bool                   `protobuf:"varint,2,opt,name=sync,proto3" json:"sync,omitempty"`
+	// force removes the name even while containers were created from it
+	// (they keep their snapshots); without it that is FailedPrecondition.
+	Force         bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -661,6 +673,13 @@ func (x *DeleteImageRequest) GetSync() bool {
 	return false
 }
 
+func (x *DeleteImageRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
 type DeleteImageResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -697,6 +716,345 @@ func (*DeleteImageResponse) Descriptor() ([]byte, []int) {
 	return file_api_images_v1_images_proto_rawDescGZIP(), []int{11}
 }
 
+type PushRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the local image to push.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// ref is where to push it; empty means name.
+	Ref string `protobuf:"bytes,2,opt,name=ref,proto3" json:"ref,omitempty"`
+	// platform, when set, pushes only that platform's manifest of an index.
+	Platform string `protobuf:"bytes,3,opt,name=platform,proto3" json:"platform,omitempty"`
+	// auth, when set, authenticates this call to the registry of ref.
+	Auth          *RegistryAuth `protobuf:"bytes,4,opt,name=auth,proto3" json:"auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushRequest) Reset() {
+	*x = PushRequest{}
+	mi := &file_api_images_v1_images_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushRequest) ProtoMessage() {}
+
+func (x *PushRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_images_v1_images_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
+func (*PushRequest) Descriptor() ([]byte, []int) {
+	return file_api_images_v1_images_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PushRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PushRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *PushRequest) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
+}
+
+func (x *PushRequest) GetAuth() *RegistryAuth {
+	if x != nil {
+		return x.Auth
+	}
+	return nil
+}
+
+type PushResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind, digest, phase, offset and total describe one blob's progress,
+	// as in PullResponse (phases: waiting, uploading, mounted, exists, done).
+	Kind   string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Digest string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	Phase  string `protobuf:"bytes,3,opt,name=phase,proto3" json:"phase,omitempty"`
+	Offset int64  `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	Total  int64  `protobuf:"varint,5,opt,name=total,proto3" json:"total,omitempty"`
+	// target is set on the last message: the descriptor pushed as ref.
+	Target        *Descriptor `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushResponse) Reset() {
+	*x = PushResponse{}
+	mi := &file_api_images_v1_images_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushResponse) ProtoMessage() {}
+
+func (x *PushResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_images_v1_images_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
+func (*PushResponse) Descriptor() ([]byte, []int) {
+	return file_api_images_v1_images_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PushResponse) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PushResponse) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *PushResponse) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *PushResponse) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *PushResponse) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *PushResponse) GetTarget() *Descriptor {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+type CreateImageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// image gives name, target and labels; other fields are ignored.
+	Image *Image `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	// unpack unpacks the image for the platform (host default when empty).
+	Unpack        bool   `protobuf:"varint,2,opt,name=unpack,proto3" json:"unpack,omitempty"`
+	Platform      string `protobuf:"bytes,3,opt,name=platform,proto3" json:"platform,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateImageRequest) Reset() {
+	*x = CreateImageRequest{}
+	mi := &file_api_images_v1_images_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateImageRequest) ProtoMessage() {}
+
+func (x *CreateImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_images_v1_images_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateImageRequest.ProtoReflect.Descriptor instead.
+func (*CreateImageRequest) Descriptor() ([]byte, []int) {
+	return file_api_images_v1_images_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CreateImageRequest) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+func (x *CreateImageRequest) GetUnpack() bool {
+	if x != nil {
+		return x.Unpack
+	}
+	return false
+}
+
+func (x *CreateImageRequest) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
+}
+
+type CreateImageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Image         *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateImageResponse) Reset() {
+	*x = CreateImageResponse{}
+	mi := &file_api_images_v1_images_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateImageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateImageResponse) ProtoMessage() {}
+
+func (x *CreateImageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_images_v1_images_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateImageResponse.ProtoReflect.Descriptor instead.
+func (*CreateImageResponse) Descriptor() ([]byte, []int) {
+	return file_api_images_v1_images_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CreateImageResponse) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+// RegistryAuth is what a caller sends to authenticate one pull or push to
+// the registry its reference names (as `berth login` saved it). The daemon
+// uses it for that call only and never sends it to mirrors, whose
+// credentials come from the daemon's hosts.toml.
+type RegistryAuth struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Username string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Password string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	// identity_token is an OAuth2 refresh token (Docker's "identitytoken").
+	IdentityToken string `protobuf:"bytes,3,opt,name=identity_token,json=identityToken,proto3" json:"identity_token,omitempty"`
+	// registry_token is a bearer token sent as is (Docker's "registrytoken").
+	RegistryToken string `protobuf:"bytes,4,opt,name=registry_token,json=registryToken,proto3" json:"registry_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegistryAuth) Reset() {
+	*x = RegistryAuth{}
+	mi := &file_api_images_v1_images_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegistryAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegistryAuth) ProtoMessage() {}
+
+func (x *RegistryAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_api_images_v1_images_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegistryAuth.ProtoReflect.Descriptor instead.
+func (*RegistryAuth) Descriptor() ([]byte, []int) {
+	return file_api_images_v1_images_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RegistryAuth) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetIdentityToken() string {
+	if x != nil {
+		return x.IdentityToken
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetRegistryToken() string {
+	if x != nil {
+		return x.RegistryToken
+	}
+	return ""
+}
+
 var File_api_images_v1_images_proto protoreflect.FileDescriptor
 
 const file_api_images_v1_images_proto_rawDesc = "" +
@@ -721,11 +1079,12 @@ const file_api_images_v1_images_proto_rawDesc = "" +
 	"\bsnapshot\x18\b \x01(\tR\bsnapshot\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"`\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9c\x01\n" +
 	"\vPullRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x1a\n" +
 	"\bplatform\x18\x02 \x01(\tR\bplatform\x12#\n" +
-	"\rall_platforms\x18\x03 \x01(\bR\fallPlatforms\"\xb5\x01\n" +
+	"\rall_platforms\x18\x03 \x01(\bR\fallPlatforms\x12:\n" +
+	"\x04auth\x18\x04 \x01(\v2&.berth.services.images.v1.RegistryAuthR\x04auth\"\xb5\x01\n" +
 	"\fPullResponse\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x14\n" +
@@ -745,17 +1104,43 @@ const file_api_images_v1_images_proto_rawDesc = "" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\"I\n" +
 	"\x10TagImageResponse\x125\n" +
-	"\x05image\x18\x01 \x01(\v2\x1f.berth.services.images.v1.ImageR\x05image\"<\n" +
+	"\x05image\x18\x01 \x01(\v2\x1f.berth.services.images.v1.ImageR\x05image\"R\n" +
 	"\x12DeleteImageRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04sync\x18\x02 \x01(\bR\x04sync\"\x15\n" +
-	"\x13DeleteImageResponse2\xe7\x03\n" +
+	"\x04sync\x18\x02 \x01(\bR\x04sync\x12\x14\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force\"\x15\n" +
+	"\x13DeleteImageResponse\"\x8b\x01\n" +
+	"\vPushRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03ref\x18\x02 \x01(\tR\x03ref\x12\x1a\n" +
+	"\bplatform\x18\x03 \x01(\tR\bplatform\x12:\n" +
+	"\x04auth\x18\x04 \x01(\v2&.berth.services.images.v1.RegistryAuthR\x04auth\"\xbc\x01\n" +
+	"\fPushResponse\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x14\n" +
+	"\x05phase\x18\x03 \x01(\tR\x05phase\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x14\n" +
+	"\x05total\x18\x05 \x01(\x03R\x05total\x12<\n" +
+	"\x06target\x18\x06 \x01(\v2$.berth.services.images.v1.DescriptorR\x06target\"\x7f\n" +
+	"\x12CreateImageRequest\x125\n" +
+	"\x05image\x18\x01 \x01(\v2\x1f.berth.services.images.v1.ImageR\x05image\x12\x16\n" +
+	"\x06unpack\x18\x02 \x01(\bR\x06unpack\x12\x1a\n" +
+	"\bplatform\x18\x03 \x01(\tR\bplatform\"L\n" +
+	"\x13CreateImageResponse\x125\n" +
+	"\x05image\x18\x01 \x01(\v2\x1f.berth.services.images.v1.ImageR\x05image\"\x94\x01\n" +
+	"\fRegistryAuth\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\x12%\n" +
+	"\x0eidentity_token\x18\x03 \x01(\tR\ridentityToken\x12%\n" +
+	"\x0eregistry_token\x18\x04 \x01(\tR\rregistryToken2\xa7\x05\n" +
 	"\x06Images\x12W\n" +
 	"\x04Pull\x12%.berth.services.images.v1.PullRequest\x1a&.berth.services.images.v1.PullResponse0\x01\x12\\\n" +
 	"\x03Get\x12).berth.services.images.v1.GetImageRequest\x1a*.berth.services.images.v1.GetImageResponse\x12a\n" +
 	"\x04List\x12+.berth.services.images.v1.ListImagesRequest\x1a,.berth.services.images.v1.ListImagesResponse\x12\\\n" +
 	"\x03Tag\x12).berth.services.images.v1.TagImageRequest\x1a*.berth.services.images.v1.TagImageResponse\x12e\n" +
-	"\x06Delete\x12,.berth.services.images.v1.DeleteImageRequest\x1a-.berth.services.images.v1.DeleteImageResponseB1Z/github.com/berth-dev/berth/api/images/v1;imagesb\x06proto3"
+	"\x06Delete\x12,.berth.services.images.v1.DeleteImageRequest\x1a-.berth.services.images.v1.DeleteImageResponse\x12W\n" +
+	"\x04Push\x12%.berth.services.images.v1.PushRequest\x1a&.berth.services.images.v1.PushResponse0\x01\x12e\n" +
+	"\x06Create\x12,.berth.services.images.v1.CreateImageRequest\x1a-.berth.services.images.v1.CreateImageResponseB1Z/github.com/berth-dev/berth/api/images/v1;imagesb\x06proto3"
 
 var (
 	file_api_images_v1_images_proto_rawDescOnce sync.Once
@@ -769,7 +1154,7 @@ func file_api_images_v1_images_proto_rawDescGZIP() []byte {
 	return file_api_images_v1_images_proto_rawDescData
 }
 
-var file_api_images_v1_images_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_api_images_v1_images_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_api_images_v1_images_proto_goTypes = []any{
 	(*Descriptor)(nil),            // 0: berth.services.images.v1.Descriptor
 	(*Image)(nil),                 // 1: berth.services.images.v1.Image
@@ -783,33 +1168,47 @@ var file_api_images_v1_images_proto_goTypes = []any{
 	(*TagImageResponse)(nil),      // 9: berth.services.images.v1.TagImageResponse
 	(*DeleteImageRequest)(nil),    // 10: berth.services.images.v1.DeleteImageRequest
 	(*DeleteImageResponse)(nil),   // 11: berth.services.images.v1.DeleteImageResponse
-	nil,                           // 12: berth.services.images.v1.Image.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*PushRequest)(nil),           // 12: berth.services.images.v1.PushRequest
+	(*PushResponse)(nil),          // 13: berth.services.images.v1.PushResponse
+	(*CreateImageRequest)(nil),    // 14: berth.services.images.v1.CreateImageRequest
+	(*CreateImageResponse)(nil),   // 15: berth.services.images.v1.CreateImageResponse
+	(*RegistryAuth)(nil),          // 16: berth.services.images.v1.RegistryAuth
+	nil,                           // 17: berth.services.images.v1.Image.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_api_images_v1_images_proto_depIdxs = []int32{
 	0,  // 0: berth.services.images.v1.Image.target:type_name -> berth.services.images.v1.Descriptor
-	12, // 1: berth.services.images.v1.Image.labels:type_name -> berth.services.images.v1.Image.LabelsEntry
-	13, // 2: berth.services.images.v1.Image.created_at:type_name -> google.protobuf.Timestamp
-	13, // 3: berth.services.images.v1.Image.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 4: berth.services.images.v1.PullResponse.image:type_name -> berth.services.images.v1.Image
-	1,  // 5: berth.services.images.v1.GetImageResponse.image:type_name -> berth.services.images.v1.Image
-	1,  // 6: berth.services.images.v1.ListImagesResponse.images:type_name -> berth.services.images.v1.Image
-	1,  // 7: berth.services.images.v1.TagImageResponse.image:type_name -> berth.services.images.v1.Image
-	2,  // 8: berth.services.images.v1.Images.Pull:input_type -> berth.services.images.v1.PullRequest
-	4,  // 9: berth.services.images.v1.Images.Get:input_type -> berth.services.images.v1.GetImageRequest
-	6,  // 10: berth.services.images.v1.Images.List:input_type -> berth.services.images.v1.ListImagesRequest
-	8,  // 11: berth.services.images.v1.Images.Tag:input_type -> berth.services.images.v1.TagImageRequest
-	10, // 12: berth.services.images.v1.Images.Delete:input_type -> berth.services.images.v1.DeleteImageRequest
-	3,  // 13: berth.services.images.v1.Images.Pull:output_type -> berth.services.images.v1.PullResponse
-	5,  // 14: berth.services.images.v1.Images.Get:output_type -> berth.services.images.v1.GetImageResponse
-	7,  // 15: berth.services.images.v1.Images.List:output_type -> berth.services.images.v1.ListImagesResponse
-	9,  // 16: berth.services.images.v1.Images.Tag:output_type -> berth.services.images.v1.TagImageResponse
-	11, // 17: berth.services.images.v1.Images.Delete:output_type -> berth.services.images.v1.DeleteImageResponse
-	13, // [13:18] is the sub-list for method output_type
-	8,  // [8:13] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	17, // 1: berth.services.images.v1.Image.labels:type_name -> berth.services.images.v1.Image.LabelsEntry
+	18, // 2: berth.services.images.v1.Image.created_at:type_name -> google.protobuf.Timestamp
+	18, // 3: berth.services.images.v1.Image.updated_at:type_name -> google.protobuf.Timestamp
+	16, // 4: berth.services.images.v1.PullRequest.auth:type_name -> berth.services.images.v1.RegistryAuth
+	1,  // 5: berth.services.images.v1.PullResponse.image:type_name -> berth.services.images.v1.Image
+	1,  // 6: berth.services.images.v1.GetImageResponse.image:type_name -> berth.services.images.v1.Image
+	1,  // 7: berth.services.images.v1.ListImagesResponse.images:type_name -> berth.services.images.v1.Image
+	1,  // 8: berth.services.images.v1.TagImageResponse.image:type_name -> berth.services.images.v1.Image
+	16, // 9: berth.services.images.v1.PushRequest.auth:type_name -> berth.services.images.v1.RegistryAuth
+	0,  // 10: berth.services.images.v1.PushResponse.target:type_name -> berth.services.images.v1.Descriptor
+	1,  // 11: berth.services.images.v1.CreateImageRequest.image:type_name -> berth.services.images.v1.Image
+	1,  // 12: berth.services.images.v1.CreateImageResponse.image:type_name -> berth.services.images.v1.Image
+	2,  // 13: berth.services.images.v1.Images.Pull:input_type -> berth.services.images.v1.PullRequest
+	4,  // 14: berth.services.images.v1.Images.Get:input_type -> berth.services.images.v1.GetImageRequest
+	6,  // 15: berth.services.images.v1.Images.List:input_type -> berth.services.images.v1.ListImagesRequest
+	8,  // 16: berth.services.images.v1.Images.Tag:input_type -> berth.services.images.v1.TagImageRequest
+	10, // 17: berth.services.images.v1.Images.Delete:input_type -> berth.services.images.v1.DeleteImageRequest
+	12, // 18: berth.services.images.v1.Images.Push:input_type -> berth.services.images.v1.PushRequest
+	14, // 19: berth.services.images.v1.Images.Create:input_type -> berth.services.images.v1.CreateImageRequest
+	3,  // 20: berth.services.images.v1.Images.Pull:output_type -> berth.services.images.v1.PullResponse
+	5,  // 21: berth.services.images.v1.Images.Get:output_type -> berth.services.images.v1.GetImageResponse
+	7,  // 22: berth.services.images.v1.Images.List:output_type -> berth.services.images.v1.ListImagesResponse
+	9,  // 23: berth.services.images.v1.Images.Tag:output_type -> berth.services.images.v1.TagImageResponse
+	11, // 24: berth.services.images.v1.Images.Delete:output_type -> berth.services.images.v1.DeleteImageResponse
+	13, // 25: berth.services.images.v1.Images.Push:output_type -> berth.services.images.v1.PushResponse
+	15, // 26: berth.services.images.v1.Images.Create:output_type -> berth.services.images.v1.CreateImageResponse
+	20, // [20:27] is the sub-list for method output_type
+	13, // [13:20] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_api_images_v1_images_proto_init() }
@@ -823,7 +1222,7 @@ func file_api_images_v1_images_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_images_v1_images_proto_rawDesc), len(file_api_images_v1_images_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

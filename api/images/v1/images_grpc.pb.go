@@ -27,6 +27,8 @@ const (
 	Images_List_FullMethodName   = "/berth.services.images.v1.Images/List"
 	Images_Tag_FullMethodName    = "/berth.services.images.v1.Images/Tag"
 	Images_Delete_FullMethodName = "/berth.services.images.v1.Images/Delete"
+	Images_Push_FullMethodName   = "/berth.services.images.v1.Images/Push"
+	Images_Create_FullMethodName = "/berth.services.images.v1.Images/Create"
 )
 
 // ImagesClient is the client API for Images service.
@@ -43,6 +45,15 @@ type ImagesClient interface {
 	// Delete removes an image name; what only it held is collected (at once
 	// with sync).
 	Delete(ctx context.Context, in *DeleteImageRequest, opts ...grpc.CallOption) (*DeleteImageResponse, error)
+	// Push uploads an image to a registry: blobs the registry has are skipped,
+	// blobs in another repository of the same registry are mounted, manifests
+	// go last. Progress streams; the last message carries the pushed target.
+	Push(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PushResponse], error)
+	// Create records an image whose content is already in the content store
+	// (written through the content service, e.g. by `berth load`), checking
+	// that everything the target references is present, and unpacks it into
+	// snapshots when asked. An existing name is updated to the new target.
+	Create(ctx context.Context, in *CreateImageRequest, opts ...grpc.CallOption) (*CreateImageResponse, error)
 }
 
 type imagesClient struct {
@@ -112,6 +123,35 @@ func (c *imagesClient) Delete(ctx context.Context, in *DeleteImageRequest, opts 
 	return out, nil
 }
 
+func (c *imagesClient) Push(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PushResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Images_ServiceDesc.Streams[1], Images_Push_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PushRequest, PushResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Images_PushClient = grpc.ServerStreamingClient[PushResponse]
+
+func (c *imagesClient) Create(ctx context.Context, in *CreateImageRequest, opts ...grpc.CallOption) (*CreateImageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateImageResponse)
+	err := c.cc.Invoke(ctx, Images_Create_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ImagesServer is the server API for Images service.
 // All implementations must embed UnimplementedImagesServer
 // for forward compatibility.
@@ -126,6 +166,15 @@ type ImagesServer interface {
 	// Delete removes an image name; what only it held is collected (at once
 	// with sync).
 	Delete(context.Context, *DeleteImageRequest) (*DeleteImageResponse, error)
+	// Push uploads an image to a registry: blobs the registry has are skipped,
+	// blobs in another repository of the same registry are mounted, manifests
+	// go last. Progress streams; the last message carries the pushed target.
+	Push(*PushRequest, grpc.ServerStreamingServer[PushResponse]) error
+	// Create records an image whose content is already in the content store
+	// (written through the content service, e.g. by `berth load`), checking
+	// that everything the target references is present, and unpacks it into
+	// snapshots when asked. An existing name is updated to the new target.
+	Create(context.Context, *CreateImageRequest) (*CreateImageResponse, error)
 	mustEmbedUnimplementedImagesServer()
 }
 
@@ -150,6 +199,12 @@ func (UnimplementedImagesServer) Tag(context.Context, *TagImageRequest) (*TagIma
 }
 func (UnimplementedImagesServer) Delete(context.Context, *DeleteImageRequest) (*DeleteImageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Delete not implemented")
+}
+func (UnimplementedImagesServer) Push(*PushRequest, grpc.ServerStreamingServer[PushResponse]) error {
+	return status.Error(codes.Unimplemented, "method Push not implemented")
+}
+func (UnimplementedImagesServer) Create(context.Context, *CreateImageRequest) (*CreateImageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Create not implemented")
 }
 func (UnimplementedImagesServer) mustEmbedUnimplementedImagesServer() {}
 func (UnimplementedImagesServer) testEmbeddedByValue()                {}
@@ -255,6 +310,35 @@ func _Images_Delete_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Images_Push_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(PushRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ImagesServer).Push(m, &grpc.GenericServerStream[PushRequest, PushResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Images_PushServer = grpc.ServerStreamingServer[PushResponse]
+
+func _Images_Create_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImagesServer).Create(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Images_Create_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImagesServer).Create(ctx, req.(*CreateImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Images_ServiceDesc is the grpc.ServiceDesc for Images service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -278,11 +362,20 @@ var Images_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Delete",
 			Handler:    _Images_Delete_Handler,
 		},
+		{
+			MethodName: "Create",
+			Handler:    _Images_Create_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Pull",
 			Handler:       _Images_Pull_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Push",
+			Handler:       _Images_Push_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/filters"
 	"github.com/berth-dev/berth/internal/labels"
+	"github.com/berth-dev/berth/internal/log"
 	"github.com/berth-dev/berth/internal/snapshots"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -44,6 +45,9 @@ type Store struct {
 	// dirs is held shared by Create and Remove while they own a directory
 	// no record names, and exclusively by Cleanup (see doc.go).
 	dirs sync.RWMutex
+	// removing counts the rm-<id> directories Remove still deletes in the
+	// background; Close waits for them.
+	removing sync.WaitGroup
 }
 
 // Snapshot is a record as the snapshotters need it.
@@ -88,6 +92,7 @@ func Open(root string) (*Store, error) {
 
 // Close closes the database, waiting for transactions in progress.
 func (s *Store) Close() error {
+	s.removing.Wait()
 	return s.db.Close()
 }
 
@@ -359,9 +364,16 @@ func (s *Store) Remove(ctx context.Context, key string) (err error) {
 	if err := os.Rename(s.Dir(id), trash); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("record removed, directory left for Cleanup: %w", err)
 	}
-	if err := os.RemoveAll(trash); err != nil {
-		return fmt.Errorf("record removed, directory left for Cleanup: %w", err)
-	}
+	// The snapshot is gone once its record is; deleting its files (a
+	// millisecond for an empty one, much more for a big one) is not waited
+	// for. What a crash interrupts, Cleanup finishes.
+	s.removing.Add(1)
+	go func() {
+		defer s.removing.Done()
+		if err := os.RemoveAll(trash); err != nil {
+			log.G(ctx).Warn("delete removed snapshot's files; left for Cleanup", "dir", trash, "error", err)
+		}
+	}()
 	return nil
 }
 

@@ -240,6 +240,7 @@ func writeFill(name, data string) func(string, Snapshot) error {
 // wantEntries fails t unless the snapshots directory holds exactly names.
 func wantEntries(t *testing.T, s *Store, names ...string) {
 	t.Helper()
+	s.removing.Wait() // Remove deletes files in the background
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		t.Fatal(err)
