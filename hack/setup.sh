@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(
 	protobuf-compiler # protoc, for make generate / verify
+	libprotobuf-dev   # google/protobuf/*.proto (Timestamp) that the API imports
 	ca-certificates
 	curl              # bench floor and e2e helpers
 	jq                # bench: reads manifests

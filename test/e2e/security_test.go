@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -49,8 +50,13 @@ func TestDefaultSecurityFromInside(t *testing.T) {
 // TestOOMKillIsRecordedAndAnnounced runs a container over its memory limit.
 func TestOOMKillIsRecordedAndAnnounced(t *testing.T) {
 	d, ref := containerDaemon(t)
-	events, stdout, _ := d.berthProcess(t, "events", "--filter", "topic==/tasks/oom")
-	time.Sleep(300 * time.Millisecond) // subscribed
+	events, stdout, _ := d.berthProcess(t, "events", "--filter", "topic==/tasks/oom", "--filter", "topic==/containers/create")
+	probes := 0
+	eventually(t, 10*time.Second, "the event stream to be subscribed", func() bool {
+		probes++
+		d.berth(nil, "create", "--name", fmt.Sprintf("probe%d", probes), ref).ok(t)
+		return strings.Contains(stdout.String(), "/containers/create")
+	})
 	r := d.berth(nil, "run", "--name", "hog", "--memory", "8m", ref, "sh", "-c", `x=$(head -c 100000000 /dev/zero | tr '\0' a); echo survived`)
 	if r.code != 137 {
 		t.Errorf("run over its memory limit exited %d, want 137 (SIGKILL)\n%s%s", r.code, r.stdout, r.stderr)
