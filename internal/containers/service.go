@@ -10,13 +10,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/images"
 	"github.com/berth-dev/berth/internal/keylock"
-	"github.com/berth-dev/berth/internal/leases"
 	"github.com/berth-dev/berth/internal/log"
 	"github.com/berth-dev/berth/internal/metadata"
 	"github.com/berth-dev/berth/internal/namespaces"
@@ -117,20 +115,10 @@ func (s *Service) Create(ctx context.Context, id, name string, cfg Config) (_ me
 			return metadata.Container{}, fmt.Errorf("container name %q is already in use: %w", name, errdefs.ErrAlreadyExists)
 		}
 	}
-	// A lease keeps the new snapshot from the garbage collector until the
-	// container record holds it.
-	lease, err := s.opts.DB.CreateLease(ctx, leases.Lease{Labels: map[string]string{
-		leases.LabelExpire: time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
-	}})
-	if err != nil {
-		return metadata.Container{}, err
-	}
-	defer func() {
-		if err := s.opts.DB.DeleteLease(context.WithoutCancel(ctx), lease.ID, false); err != nil {
-			log.G(ctx).Warn("delete container creation lease", "lease", lease.ID, "error", err)
-		}
-	}()
-	mounts, err := s.sn.Prepare(leases.WithLease(ctx, lease.ID), id, chainID)
+	// The collector keeps off the new snapshot until the container record
+	// holds it.
+	defer s.opts.DB.HoldGC()()
+	mounts, err := s.sn.Prepare(ctx, id, chainID)
 	if err != nil {
 		return metadata.Container{}, fmt.Errorf("prepare snapshot for container %s: %w", id, err)
 	}
@@ -246,7 +234,7 @@ func (s *Service) Get(ctx context.Context, ref string) (metadata.Container, erro
 }
 
 // Delete removes a container: its task (refused while running unless
-// force), snapshot, files and record.
+// force), record and snapshot, and files.
 func (s *Service) Delete(ctx context.Context, ref string, force bool) error {
 	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
@@ -266,9 +254,7 @@ func (s *Service) Delete(ctx context.Context, ref string, force bool) error {
 			return err
 		}
 	}
-	if err := s.sn.Remove(ctx, c.SnapshotKey); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("delete container %s: remove snapshot: %w", ref, err)
-	}
+	// The record and, in the same commit, the snapshot's.
 	if err := s.opts.DB.DeleteContainer(ctx, c.ID); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/filters"
 	"github.com/berth-dev/berth/internal/labels"
+	"github.com/berth-dev/berth/internal/snapshots"
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
 )
@@ -348,13 +349,17 @@ func (m *DB) UpdateContainer(ctx context.Context, id string, fn func(*Container)
 	return out, err
 }
 
-// DeleteContainer removes the record and frees its name. Its snapshot is
-// then garbage unless something else holds it; the caller removes it.
+// DeleteContainer removes the record, frees its name and, in the same
+// transaction, removes the record of its snapshot when that is an active
+// snapshot (its root filesystem) nothing is based on; the backend's copy
+// goes in the background. A committed snapshot, or one another snapshot
+// is based on, stays, and is garbage unless something else holds it.
 func (m *DB) DeleteContainer(ctx context.Context, id string) error {
 	ns, err := namespaceFrom(ctx)
 	if err != nil {
 		return err
 	}
+	var snapshotter, backendKey string
 	err = m.db.Update(func(tx *bolt.Tx) error {
 		nsb := nsBucket(tx, ns)
 		b := bucketPath(nsb, bucketContainers, []byte(id))
@@ -368,10 +373,23 @@ func (m *DB) DeleteContainer(ctx context.Context, id string) error {
 				}
 			}
 		}
+		snapshotter = string(b.Get(keySnapshotter))
+		snaps := bucketPath(nsb, bucketSnapshots, []byte(snapshotter))
+		key := string(b.Get(keySnapshotKey))
+		if sb := bucketPath(snaps, []byte(key)); sb != nil && readSnapshot(sb, key).info.Kind == snapshots.KindActive && childOf(snaps, key) == "" {
+			backendKey = string(sb.Get(keyBackend))
+			if err := snaps.DeleteBucket([]byte(key)); err != nil {
+				return err
+			}
+		}
 		return bucketPath(nsb, bucketContainers).DeleteBucket([]byte(id))
 	})
-	if err == nil {
-		m.gc.schedule()
+	if err != nil {
+		return err
 	}
-	return err
+	if backend := m.opts.Snapshotters[snapshotter]; backend != nil && backendKey != "" {
+		m.removeBackendLater(ctx, backend, backendKey)
+	}
+	m.gc.schedule()
+	return nil
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"github.com/berth-dev/berth/internal/keylock"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/keylock"
 	"github.com/berth-dev/berth/internal/namespaces"
 	"github.com/berth-dev/berth/internal/snapshots"
 	bolt "go.etcd.io/bbolt"
@@ -69,8 +69,9 @@ type DB struct {
 	opts    Options
 	now     func() time.Time
 
-	locks    keylock.Locks // per-digest locks shared by commit and GC
-	inflight keySet        // backend snapshots created but not yet recorded
+	locks    keylock.Locks  // per-digest locks shared by commit and GC
+	inflight keySet         // backend snapshots created but not yet recorded
+	removing sync.WaitGroup // backend snapshots being removed in the background
 
 	blobs, blobBytes atomic.Int64 // committed blobs on disk, kept for metrics
 
@@ -123,6 +124,7 @@ func Open(ctx context.Context, path string, backend content.Store, opts Options)
 // Close stops automatic collection and closes the database.
 func (m *DB) Close() error {
 	m.gc.stop()
+	m.removing.Wait()
 	return m.db.Close()
 }
 

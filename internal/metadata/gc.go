@@ -43,9 +43,12 @@ func (m *DB) GarbageCollect(ctx context.Context) (GCStats, error) {
 	defer m.gc.running.Unlock()
 	start := m.now()
 	var stats GCStats
-	if err := m.db.Update(func(tx *bolt.Tx) error {
+	m.gc.holds.Lock()
+	err := m.db.Update(func(tx *bolt.Tx) error {
 		return m.sweepRecords(tx, start, &stats)
-	}); err != nil {
+	})
+	m.gc.holds.Unlock()
+	if err != nil {
 		return stats, err
 	}
 	if err := m.sweepIngests(ctx, &stats); err != nil {
@@ -62,6 +65,17 @@ func (m *DB) GarbageCollect(ctx context.Context) (GCStats, error) {
 		m.opts.OnCollect(ctx, stats)
 	}
 	return stats, nil
+}
+
+// HoldGC keeps collections from deleting records until release is called,
+// so that what the caller records meanwhile and references only in a later
+// transaction (a container's new snapshot, before the container record) is
+// not collected in between: a lease without its two commits. Hold it
+// briefly, and not twice in one goroutine: a waiting collection blocks new
+// holds.
+func (m *DB) HoldGC() (release func()) {
+	m.gc.holds.RLock()
+	return m.gc.holds.RUnlock
 }
 
 // sweepRecords is phase 1 of GarbageCollect.
@@ -336,7 +350,8 @@ func (m *DB) removeIfUnrecorded(ctx context.Context, dgst digest.Digest) (bool, 
 // scheduler runs a collection shortly after deletes.
 type scheduler struct {
 	m       *DB
-	running sync.Mutex // held while a collection runs
+	running sync.Mutex   // held while a collection runs
+	holds   sync.RWMutex // read-held by HoldGC; a collection marks under the write lock
 	trigger chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -391,29 +406,29 @@ func (s *scheduler) stop() {
 // sweepSnapshots removes backend snapshots that no namespace records.
 func (m *DB) sweepSnapshots(ctx context.Context) error {
 	for name, backend := range m.opts.Snapshotters {
-		recorded := map[string]bool{}
-		if err := m.db.View(func(tx *bolt.Tx) error {
-			return namespacesBucket(tx).ForEachBucket(func(ns []byte) error {
-				b := bucketPath(nsBucket(tx, string(ns)), bucketSnapshots, []byte(name))
-				if b == nil {
-					return nil
-				}
-				return b.ForEachBucket(func(k []byte) error {
-					recorded[string(b.Bucket(k).Get(keyBackend))] = true
-					return nil
-				})
-			})
-		}); err != nil {
+		recorded, err := m.recordedBackends(name)
+		if err != nil {
 			return err
 		}
-		var garbage []snapshots.Info
+		var candidates []snapshots.Info
 		if err := backend.Walk(ctx, func(info snapshots.Info) error {
 			if !recorded[info.Name] && !m.inflight.has(info.Name) {
-				garbage = append(garbage, info)
+				candidates = append(candidates, info)
 			}
 			return nil
 		}); err != nil {
 			return err
+		}
+		// A snapshot being made between the first look and the walk may
+		// have been recorded, and left the in-flight set, since: look again.
+		if recorded, err = m.recordedBackends(name); err != nil {
+			return err
+		}
+		var garbage []snapshots.Info
+		for _, info := range candidates {
+			if !recorded[info.Name] {
+				garbage = append(garbage, info)
+			}
 		}
 		// Remove children before parents: repeat while something goes.
 		for progress := true; progress && len(garbage) > 0; {
@@ -433,4 +448,23 @@ func (m *DB) sweepSnapshots(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// recordedBackends returns the backend keys of snapshotter name's snapshots
+// that some namespace records.
+func (m *DB) recordedBackends(name string) (map[string]bool, error) {
+	recorded := map[string]bool{}
+	err := m.db.View(func(tx *bolt.Tx) error {
+		return namespacesBucket(tx).ForEachBucket(func(ns []byte) error {
+			b := bucketPath(nsBucket(tx, string(ns)), bucketSnapshots, []byte(name))
+			if b == nil {
+				return nil
+			}
+			return b.ForEachBucket(func(k []byte) error {
+				recorded[string(b.Bucket(k).Get(keyBackend))] = true
+				return nil
+			})
+		})
+	})
+	return recorded, err
 }

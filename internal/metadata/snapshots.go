@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/internal/filters"
 	"github.com/berth-dev/berth/internal/labels"
 	"github.com/berth-dev/berth/internal/leases"
+	"github.com/berth-dev/berth/internal/log"
 	"github.com/berth-dev/berth/internal/mount"
 	"github.com/berth-dev/berth/internal/snapshots"
 	bolt "go.etcd.io/bbolt"
@@ -26,8 +28,9 @@ var (
 // Snapshotter returns the snapshotter called name as the namespace and lease
 // of each call's context see it, or nil if the DB has no such snapshotter.
 // Keys and names are per namespace; the backend stores each under a key of
-// its own ("<namespace>/<sequence>/<key>"), so namespaces never collide and
-// a key can be reused while its old snapshot waits for collection.
+// its own ("<namespace>/<random>/<key>", see backendKeyFor), so namespaces
+// never collide and a key can be reused while its old snapshot waits for
+// collection.
 func (m *DB) Snapshotter(name string) snapshots.Snapshotter {
 	backend, ok := m.opts.Snapshotters[name]
 	if !ok {
@@ -134,35 +137,26 @@ func (s *snapshotter) create(ctx context.Context, kind snapshots.Kind, key, pare
 	if err := labels.ValidateAll(info.Labels); err != nil {
 		return nil, fmt.Errorf("snapshot %q: %w", key, err)
 	}
-	var backendKey, backendParent string
-	if err := s.m.db.Update(func(tx *bolt.Tx) error {
-		nsb, err := s.m.createNSBucket(tx, ns)
-		if err != nil {
-			return err
-		}
-		b, err := createBucketPath(nsb, bucketSnapshots, []byte(s.name))
-		if err != nil {
-			return err
-		}
-		if b.Bucket([]byte(key)) != nil {
+	// A read-only look first: the checks cost no commit, and the one
+	// transaction after the backend's work records the snapshot.
+	var backendParent string
+	if err := s.m.db.View(func(tx *bolt.Tx) error {
+		b := s.bucket(tx, ns)
+		if bucketPath(b, []byte(key)) != nil {
 			return fmt.Errorf("snapshot %q: %w", key, errdefs.ErrAlreadyExists)
 		}
 		if parent != "" {
-			pb := b.Bucket([]byte(parent))
+			pb := bucketPath(b, []byte(parent))
 			if pb == nil {
 				return fmt.Errorf("snapshot %q: parent %q: %w", key, parent, errdefs.ErrNotFound)
 			}
 			backendParent = string(pb.Get(keyBackend))
 		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		backendKey = fmt.Sprintf("%s/%d/%s", ns, seq, key)
 		return nil
 	}); err != nil {
 		return nil, err
 	}
+	backendKey := backendKeyFor(ns, key)
 	s.m.inflight.add(backendKey)
 	defer s.m.inflight.remove(backendKey)
 	create := s.backend.Prepare
@@ -175,13 +169,22 @@ func (s *snapshotter) create(ctx context.Context, kind snapshots.Kind, key, pare
 	}
 	lease, hasLease := leases.FromContext(ctx)
 	err = s.m.db.Update(func(tx *bolt.Tx) error {
-		nsb := nsBucket(tx, ns)
-		b := s.bucket(tx, ns)
+		nsb, err := s.m.createNSBucket(tx, ns)
+		if err != nil {
+			return err
+		}
+		b, err := createBucketPath(nsb, bucketSnapshots, []byte(s.name))
+		if err != nil {
+			return err
+		}
 		if b.Bucket([]byte(key)) != nil {
 			return fmt.Errorf("snapshot %q: %w", key, errdefs.ErrAlreadyExists)
 		}
-		if parent != "" && b.Bucket([]byte(parent)) == nil {
-			return fmt.Errorf("snapshot %q: parent %q: %w", key, parent, errdefs.ErrNotFound)
+		if parent != "" {
+			// Gone, or removed and made again, meanwhile.
+			if pb := b.Bucket([]byte(parent)); pb == nil || string(pb.Get(keyBackend)) != backendParent {
+				return fmt.Errorf("snapshot %q: parent %q: %w", key, parent, errdefs.ErrNotFound)
+			}
 		}
 		if err := s.put(b, key, backendKey, parent, kind, info.Labels); err != nil {
 			return err
@@ -196,6 +199,14 @@ func (s *snapshotter) create(ctx context.Context, kind snapshots.Kind, key, pare
 		return nil, err
 	}
 	return mounts, nil
+}
+
+// backendKeyFor makes the backend key of the snapshot key (or name) of
+// namespace ns: "<ns>/<random>/<key>". The random part makes it unique
+// without a transaction to draw a sequence number, which would cost a commit
+// (two fdatasyncs) for every snapshot made.
+func backendKeyFor(ns, key string) string {
+	return fmt.Sprintf("%s/%016x/%s", ns, rand.Uint64(), key)
 }
 
 // leaseType is the lease resource type of this snapshotter's snapshots.
@@ -259,21 +270,15 @@ func (s *snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 	if err := labels.ValidateAll(info.Labels); err != nil {
 		return fmt.Errorf("commit snapshot %q: %w", key, err)
 	}
-	var backendName string
-	if err := s.m.db.Update(func(tx *bolt.Tx) error {
-		b := s.bucket(tx, ns)
-		if b.Bucket([]byte(name)) != nil {
+	if err := s.m.db.View(func(tx *bolt.Tx) error {
+		if bucketPath(s.bucket(tx, ns), []byte(name)) != nil {
 			return fmt.Errorf("commit snapshot %q as %q: %w", key, name, errdefs.ErrAlreadyExists)
 		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		backendName = fmt.Sprintf("%s/%d/%s", ns, seq, name)
 		return nil
 	}); err != nil {
 		return err
 	}
+	backendName := backendKeyFor(ns, name)
 	s.m.inflight.add(backendName)
 	defer s.m.inflight.remove(backendName)
 	if err := s.backend.Commit(ctx, backendName, rec.backend); err != nil {
@@ -310,14 +315,7 @@ func (s *snapshotter) Remove(ctx context.Context, key string) error {
 		if b.Bucket([]byte(key)) == nil {
 			return errSnapshotNotFound(key)
 		}
-		var child string
-		_ = b.ForEachBucket(func(k []byte) error {
-			if child == "" && string(b.Bucket(k).Get(keyParent)) == key {
-				child = string(k)
-			}
-			return nil
-		})
-		if child != "" {
+		if child := childOf(b, key); child != "" {
 			return fmt.Errorf("remove snapshot %q: it is the parent of %q: %w", key, child, errdefs.ErrFailedPrecondition)
 		}
 		return b.DeleteBucket([]byte(key))
@@ -326,10 +324,40 @@ func (s *snapshotter) Remove(ctx context.Context, key string) error {
 		return err
 	}
 	// The record is gone; removing the files now frees the space at once.
-	// If that fails, the next collection retries.
-	_ = s.backend.Remove(ctx, rec.backend)
+	// If that fails, the next collection retries. An active snapshot has
+	// no children, so nothing waits for its removal: it goes in the
+	// background, off the caller's path (a container's removal).
+	if rec.info.Kind == snapshots.KindActive {
+		s.m.removeBackendLater(ctx, s.backend, rec.backend)
+	} else {
+		_ = s.backend.Remove(ctx, rec.backend)
+	}
 	s.m.gc.schedule()
 	return nil
+}
+
+// childOf returns the key of a snapshot in b whose parent is key, or "".
+func childOf(b *bolt.Bucket, key string) string {
+	var child string
+	_ = b.ForEachBucket(func(k []byte) error {
+		if child == "" && string(b.Bucket(k).Get(keyParent)) == key {
+			child = string(k)
+		}
+		return nil
+	})
+	return child
+}
+
+// removeBackendLater removes the backend snapshot key, whose record is gone,
+// in the background; Close waits for it. Should it fail, the next
+// collection retries, as it does after a crash.
+func (m *DB) removeBackendLater(ctx context.Context, backend snapshots.Snapshotter, key string) {
+	ctx = context.WithoutCancel(ctx)
+	m.removing.Go(func() {
+		if err := backend.Remove(ctx, key); err != nil && !errdefs.IsNotFound(err) {
+			log.G(ctx).Warn("remove backend snapshot", "key", key, "error", err)
+		}
+	})
 }
 
 func (s *snapshotter) Stat(ctx context.Context, key string) (snapshots.Info, error) {

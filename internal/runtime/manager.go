@@ -297,9 +297,14 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (_ Process, re
 const AnnotationStdin = "io.berth.stdin"
 
 // setupNetwork creates the task's network namespace when the spec asks for a
-// new one (a network namespace without a path) and connects it.
+// new one (a network namespace without a path) on the bridge, and connects
+// it. In any other mode the runtime creates the namespace, with only lo, up:
+// it dies with the container, and there is nothing to set up or tear down.
 func (m *Manager) setupNetwork(ctx context.Context, t *task, spec *specs.Spec) error {
-	if spec.Linux == nil {
+	if spec.Linux == nil || t.meta.Network != network.ModeBridge {
+		if len(t.meta.Ports) > 0 {
+			return fmt.Errorf("publishing ports needs network mode bridge, not %q: %w", t.meta.Network, errdefs.ErrInvalidArgument)
+		}
 		return nil
 	}
 	for i, n := range spec.Linux.Namespaces {
@@ -315,11 +320,7 @@ func (m *Manager) setupNetwork(ctx context.Context, t *task, spec *specs.Spec) e
 		}
 		t.meta.NetNSPath = path
 		spec.Linux.Namespaces[i].Path = path
-		mode := t.meta.Network
-		if mode == "" || mode == network.ModeHost {
-			mode = network.ModeNone
-		}
-		res, err := m.cfg.Network.Setup(ctx, t.netName(), path, mode, t.meta.Ports)
+		res, err := m.cfg.Network.Setup(ctx, t.netName(), path, network.ModeBridge, t.meta.Ports)
 		if err != nil {
 			return err
 		}

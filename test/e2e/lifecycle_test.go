@@ -157,6 +157,11 @@ func TestBridgeContainerReachesAnother(t *testing.T) {
 	if r.code == 0 {
 		t.Error("a --net none container reached the bridge")
 	}
+	// ... and that it has loopback, up, and nothing else.
+	out = d.berth(nil, "run", "--rm", "--net", "none", ref, "busybox", "ip", "-o", "link").ok(t)
+	if strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "1: lo: <LOOPBACK,UP") {
+		t.Errorf("--net none: interfaces %q, want only lo, up", out)
+	}
 }
 
 // TestHundredConcurrentStarts starts 100 containers at once through the API.
@@ -217,6 +222,13 @@ func (d *daemon) usage(t *testing.T, metrics string) (fds, goroutines int, rssKB
 	}
 	if m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(status); m != nil {
 		rssKB, _ = strconv.Atoi(string(m[1]))
+	}
+	// Which part moved, should the RSS check fail: the Go heap (anonymous)
+	// or mapped files (the binary, bbolt's mmap).
+	for _, k := range []string{"RssAnon", "RssFile"} {
+		if m := regexp.MustCompile(k + `:\s+(\d+) kB`).FindSubmatch(status); m != nil {
+			t.Logf("berthd %s %s kB", k, m[1])
+		}
 	}
 	// No keep-alive: an idle connection would be an fd of berthd's.
 	scraper := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
