@@ -295,16 +295,24 @@ func TestCyclesLeaveNothingBehind(t *testing.T) {
 		cycle()
 	}
 	// Exit watchers, the GC scheduler and gRPC's idle streams finish in
-	// the background: give them a few seconds to settle.
+	// the background: give them a few seconds to settle. The heap may also
+	// hold garbage not yet collected, which is no leak: an idle Go process
+	// collects at least every two minutes, so RSS gets that long (a leak
+	// stays after it).
 	var fds1, g1, rss1 int
-	settled := func() bool {
+	settled := func() (bool, bool) {
 		fds1, g1, rss1 = d.usage(t, metrics)
-		return fds1 <= fds0 && g1 <= g0 && float64(rss1) <= float64(rss0)*1.05
+		return fds1 <= fds0 && g1 <= g0, float64(rss1) <= float64(rss0)*1.05
 	}
-	for deadline := time.Now().Add(10 * time.Second); !settled() && time.Now().Before(deadline); {
+	start := time.Now()
+	for {
+		handles, rss := settled()
+		if handles && rss || !handles && time.Since(start) > 10*time.Second || time.Since(start) > 150*time.Second {
+			break
+		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	t.Logf("after 500 cycles: fds %d→%d, goroutines %d→%d, RSS %d→%d kB", fds0, fds1, g0, g1, rss0, rss1)
+	t.Logf("after 500 cycles and %s: fds %d→%d, goroutines %d→%d, RSS %d→%d kB", time.Since(start).Round(time.Millisecond), fds0, fds1, g0, g1, rss0, rss1)
 	if fds1 > fds0 {
 		t.Errorf("fds grew from %d to %d", fds0, fds1)
 	}
