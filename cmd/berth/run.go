@@ -152,8 +152,20 @@ var forwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGH
 // forwardSignals sends every forwarded signal berth receives to the
 // process until the returned stop is called.
 func forwardSignals(ctx context.Context, a *app, containerID, execID string) (stop func()) {
-	sigc := make(chan os.Signal, 8)
-	signal.Notify(sigc, forwardedSignals...)
+	return onSignals(8, func(sig os.Signal) {
+		err := a.client.KillTask(ctx, containerID, execID, sig.(syscall.Signal), false)
+		if err != nil && !errors.Is(err, client.ErrNotFound) && !errors.Is(err, client.ErrFailedPrecondition) {
+			fmt.Fprintf(a.stderr, "berth: forward %s: %s\n", signalName(sig.(syscall.Signal)), oneLine(err))
+		}
+	}, forwardedSignals...)
+}
+
+// onSignals calls fn, in a goroutine of its own, for each of sigs berth
+// receives (buffering up to buffer of them) until the returned stop is
+// called; stop returns once fn is no longer running.
+func onSignals(buffer int, fn func(os.Signal), sigs ...os.Signal) (stop func()) {
+	sigc := make(chan os.Signal, buffer)
+	signal.Notify(sigc, sigs...)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -162,10 +174,7 @@ func forwardSignals(ctx context.Context, a *app, containerID, execID string) (st
 			case <-done:
 				return
 			case sig := <-sigc:
-				err := a.client.KillTask(ctx, containerID, execID, sig.(syscall.Signal), false)
-				if err != nil && !errors.Is(err, client.ErrNotFound) && !errors.Is(err, client.ErrFailedPrecondition) {
-					fmt.Fprintf(a.stderr, "berth: forward %s: %s\n", signalName(sig.(syscall.Signal)), oneLine(err))
-				}
+				fn(sig)
 			}
 		}
 	})
@@ -288,23 +297,5 @@ func followTerminalSize(stdout io.Writer, stdin io.Reader, att *client.Attachmen
 		}
 	}
 	resize()
-	winch := make(chan os.Signal, 1)
-	signal.Notify(winch, syscall.SIGWINCH)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-winch:
-				resize()
-			}
-		}
-	})
-	return func() {
-		signal.Stop(winch)
-		close(done)
-		wg.Wait()
-	}
+	return onSignals(1, func(os.Signal) { resize() }, syscall.SIGWINCH)
 }
