@@ -40,7 +40,7 @@
 //	        │   └── labels/<key>              value
 //	        ├── containernames/<name>         container id (names are unique)
 //	        ├── snapshots/<snapshotter>/<key or name>
-//	        │   ├── backend            the backend's key: <namespace>/<seq>/<key>
+//	        │   ├── backend            the backend's key: <namespace>/<random>/<key>
 //	        │   ├── parent             parent's name in this namespace
 //	        │   ├── kind               snapshots.Kind as a decimal
 //	        │   ├── createdat, updatedat

@@ -3,7 +3,7 @@
 // container's stdio, log and exit status (see docs/shim-protocol.md).
 //
 // Manager creates tasks (task directory STATE/tasks/<namespace>/<id>: the
-// bundle with its rootfs mounted, a network namespace through
+// bundle with its rootfs mounted, on the bridge a network namespace through
 // internal/network, config.json and task.json), starts, signals, pauses,
 // execs into and deletes them, and reports exits: the exit is recorded,
 // then events and OnExit, then waiters, then the task is released in two
